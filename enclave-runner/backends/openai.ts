@@ -1,0 +1,58 @@
+import { errorResponse, type Backend, type BackendModel, type Endpoint } from './types.ts';
+
+export interface OpenAIBackendOptions {
+  /** Base URL of the OpenAI-compatible server, e.g. `http://127.0.0.1:8000/v1` (vLLM, SGLang, llama.cpp, Ollama). */
+  baseUrl: string;
+  apiKey?: string;
+  models: Array<{ id: string; digest?: string; endpoints?: Endpoint[] }>;
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+}
+
+const PATHS: Record<Endpoint, string> = {
+  'chat.completions': '/chat/completions',
+  completions: '/completions',
+  embeddings: '/embeddings',
+};
+
+/**
+ * Any OpenAI-compatible server on localhost inside the enclave. Requests go
+ * through unchanged; streamed responses are passed on chunk by chunk.
+ */
+export class OpenAIBackend implements Backend {
+  readonly name = 'openai';
+  private readonly base: string;
+  private readonly fetcher: (url: string, init: RequestInit) => Promise<Response>;
+
+  constructor(private readonly opts: OpenAIBackendOptions) {
+    if (opts.models.length === 0) throw new TypeError('openai backend needs at least one model');
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.fetcher = opts.fetch ?? ((url, init) => fetch(url, init));
+  }
+
+  models(): BackendModel[] {
+    return this.opts.models.map((m) => ({
+      id: m.id,
+      digest: m.digest ?? `unpinned:${m.id}`,
+      endpoints: m.endpoints ?? ['chat.completions', 'completions', 'embeddings'],
+    }));
+  }
+
+  async handle(endpoint: Endpoint, body: Record<string, unknown>, signal: AbortSignal): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.fetcher(this.base + PATHS[endpoint], {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}),
+        },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch {
+      return errorResponse(502, 'The inference backend is unreachable.', null, 'backend_unreachable');
+    }
+    const type = res.headers.get('content-type') ?? 'application/json';
+    return new Response(res.body, { status: res.status, headers: { 'content-type': type, 'cache-control': 'no-cache' } });
+  }
+}

@@ -1,0 +1,258 @@
+import { Hono } from 'hono';
+import { reportDataFor, gpuNonceFor } from '../attestation/binding.ts';
+import type { BindingClaims, EvidenceBundle } from '../attestation/types.ts';
+import { equalBytes, toBase64, utf8 } from '../attestation/util/bytes.ts';
+import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from '../gateway/schemas/openai.ts';
+import { errorResponse, type Backend, type Endpoint } from './backends/types.ts';
+import type { GpuEvidenceProvider, TeeEvidenceProvider } from './evidence/types.ts';
+import { boundKeys, generateWorkerKeys, type WorkerKeys } from './keys.ts';
+
+export type WorkerEvent =
+  | { event: 'registered'; workerId: string; admittedUntil: number; kind: string }
+  | { event: 'registration_failed'; status: number; code: string | null; message: string }
+  | { event: 'heartbeat_failed'; message: string }
+  | { event: 'deregistered'; workerId: string };
+
+export interface EnclaveWorkerOptions {
+  gatewayUrl: string;
+  backend: Backend;
+  tee: TeeEvidenceProvider;
+  gpus?: GpuEvidenceProvider[];
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Re-register when less than this fraction of the admission remains. */
+  reattestFraction?: number;
+  onEvent?: (e: WorkerEvent) => void;
+}
+
+/** A registration the gateway refused. */
+export class RegistrationError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RegistrationError';
+  }
+}
+
+const SCHEMAS = {
+  'chat.completions': ChatCompletionRequest,
+  completions: CompletionRequest,
+  embeddings: EmbeddingRequest,
+} as const;
+
+/**
+ * What runs inside the TEE VM: holds the keys, attests to the gateway, serves
+ * forwarded requests from its backend, heartbeats and re-attests, and drains
+ * before deregistering. `app` is a runtime-agnostic Hono app; `enclave-runner/node.ts` serves it.
+ */
+export class EnclaveWorker {
+  readonly keys: WorkerKeys = generateWorkerKeys();
+  readonly app = new Hono();
+  id: string | null = null;
+  private token: string | null = null;
+  private admittedAt = 0;
+  private admittedUntil = 0;
+  private heartbeatMs = 5_000;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private inFlight = 0;
+  private idle: Array<() => void> = [];
+  private draining = false;
+  private url = '';
+  private readonly fetcher: (url: string, init: RequestInit) => Promise<Response>;
+  private readonly gateway: string;
+
+  constructor(private readonly opts: EnclaveWorkerOptions) {
+    this.fetcher = opts.fetch ?? ((u, i) => fetch(u, i));
+    this.gateway = opts.gatewayUrl.replace(/\/+$/, '');
+    this.app.get('/healthz', (c) => c.json({ status: this.draining ? 'draining' : 'ok', inFlight: this.inFlight }));
+    for (const [endpoint, path] of [
+      ['chat.completions', '/v1/chat/completions'],
+      ['completions', '/v1/completions'],
+      ['embeddings', '/v1/embeddings'],
+    ] as const) {
+      this.app.post(path, (c) => this.serve(endpoint, c.req.raw));
+    }
+  }
+
+  private emit(e: WorkerEvent) {
+    this.opts.onEvent?.(e);
+  }
+
+  private authorized(req: Request): boolean {
+    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1];
+    return !!token && !!this.token && equalBytes(utf8(token), utf8(this.token));
+  }
+
+  private async serve(endpoint: Endpoint, req: Request): Promise<Response> {
+    if (!this.authorized(req)) return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
+    if (this.draining) return errorResponse(503, 'This worker is draining.', null, 'worker_draining');
+    let raw: unknown;
+    try {
+      raw = await req.json();
+    } catch {
+      return errorResponse(400, 'Request body is not valid JSON.');
+    }
+    // The gateway is not trusted: validate again.
+    const parsed = SCHEMAS[endpoint].safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return errorResponse(400, `Invalid request: ${issue.message}`, issueParam(issue.path));
+    }
+    this.inFlight++;
+    let res: Response;
+    try {
+      res = await this.opts.backend.handle(endpoint, parsed.data as Record<string, unknown>, req.signal);
+    } catch {
+      this.release();
+      return errorResponse(500, 'The backend failed.', null, 'backend_error');
+    }
+    if (!res.body) {
+      this.release();
+      return res;
+    }
+    // Count the request in flight until its body is fully sent.
+    const reader = res.body.getReader();
+    let released = false;
+    const release = () => {
+      if (!released) {
+        released = true;
+        this.release();
+      }
+    };
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const r = await reader.read();
+          if (r.done) {
+            release();
+            controller.close();
+          } else controller.enqueue(r.value);
+        } catch (e) {
+          release();
+          controller.error(e);
+        }
+      },
+      async cancel(reason) {
+        release();
+        await reader.cancel(reason).catch(() => {});
+      },
+    });
+    return new Response(body, { status: res.status, headers: res.headers });
+  }
+
+  private release() {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const f of this.idle.splice(0)) f();
+  }
+
+  /** Gets a nonce, collects evidence bound to it, and registers `url` with the gateway. */
+  async register(url = this.url): Promise<void> {
+    this.url = url;
+    const ch = await this.call('POST', '/v1/workers/challenge', {});
+    const { nonce } = (await ch.json()) as { nonce: string };
+    const models = this.opts.backend.models();
+    const binding: BindingClaims = {
+      keys: boundKeys(this.keys),
+      nonce,
+      models: models.map((m) => ({ id: m.id, digest: m.digest })),
+    };
+    const reportData = await reportDataFor(binding);
+    const tee = await this.opts.tee.collect(reportData);
+    const gpuNonce = await gpuNonceFor(reportData);
+    const gpus = await Promise.all((this.opts.gpus ?? []).map((g) => g.collect(gpuNonce)));
+    const bundle: EvidenceBundle = {
+      version: 1,
+      tee: { kind: tee.kind, evidence: toBase64(tee.evidence), ...(tee.collateral !== undefined ? { collateral: tee.collateral } : {}) },
+      ...(gpus.length ? { gpus } : {}),
+      binding,
+    };
+    const res = await this.call('POST', '/v1/workers', {
+      url,
+      bundle,
+      models: models.map((m) => ({ id: m.id, endpoints: m.endpoints })),
+    });
+    const body = (await res.json()) as { id: string; token: string; admittedUntil: number; heartbeatMs: number };
+    this.id = body.id;
+    this.token = body.token;
+    this.admittedAt = Date.now();
+    this.admittedUntil = body.admittedUntil;
+    this.heartbeatMs = body.heartbeatMs;
+    this.emit({ event: 'registered', workerId: body.id, admittedUntil: body.admittedUntil, kind: tee.kind });
+  }
+
+  private async call(method: string, path: string, body: unknown): Promise<Response> {
+    const res = await this.fetcher(this.gateway + path, {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        ...(this.token && this.id ? { authorization: `Bearer ${this.token}` } : {}),
+      },
+      body: method === 'DELETE' ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) {
+      const env = (await res.json().catch(() => null)) as { error?: { message?: string; code?: string } } | null;
+      const err = new RegistrationError(res.status, env?.error?.code ?? null, env?.error?.message ?? `gateway answered ${res.status}`);
+      if (path.startsWith('/v1/workers') && method === 'POST' && path.endsWith('/v1/workers')) {
+        this.emit({ event: 'registration_failed', status: err.status, code: err.code, message: err.message });
+      }
+      throw err;
+    }
+    return res;
+  }
+
+  /** Heartbeats on the gateway's interval; re-registers before admission runs out or when the gateway forgot us. */
+  startHeartbeats(): void {
+    const tick = async () => {
+      try {
+        const remaining = this.admittedUntil - Date.now();
+        const span = this.admittedUntil - this.admittedAt;
+        if (remaining < Math.max(3 * this.heartbeatMs, span * (this.opts.reattestFraction ?? 1 / 3))) {
+          await this.register();
+        } else {
+          await this.call('POST', `/v1/workers/${this.id}/heartbeat`, { inFlight: this.inFlight, draining: this.draining });
+        }
+      } catch (e) {
+        if (e instanceof RegistrationError && (e.status === 404 || e.status === 401)) {
+          await this.register().catch(() => {});
+        } else {
+          this.emit({ event: 'heartbeat_failed', message: e instanceof Error ? e.message : String(e) });
+        }
+      }
+      if (this.timer !== null) this.schedule(tick);
+    };
+    this.schedule(tick);
+  }
+
+  private schedule(tick: () => Promise<void>) {
+    this.timer = setTimeout(() => void tick(), this.heartbeatMs);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Stops heartbeats without telling the gateway (a crash looks like this). */
+  stopHeartbeats(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Stops taking requests, deregisters, and waits for in-flight requests (up to `timeoutMs`). */
+  async drain(timeoutMs = 30_000): Promise<void> {
+    this.draining = true;
+    this.stopHeartbeats();
+    if (this.id && this.token) {
+      await this.call('DELETE', `/v1/workers/${this.id}`, null).catch(() => {});
+      this.emit({ event: 'deregistered', workerId: this.id });
+    }
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeoutMs);
+        this.idle.push(() => (clearTimeout(t), resolve()));
+      });
+    }
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+}

@@ -1,0 +1,293 @@
+import { Hono, type Context } from 'hono';
+import { verifyBundle, type BundleVerifier, type Policy } from '../attestation/index.ts';
+import { toHex } from '../attestation/util/bytes.ts';
+import { ApiKeyAuthenticator } from './auth/index.ts';
+import { ApiError, internalError, invalidRequest, modelNotFound, notFound, tooLarge } from './errors/index.ts';
+import { forward, type UpstreamFetch, type Usage } from './forward/index.ts';
+import { silentLogger, type Logger } from './log.ts';
+import { RateLimiter } from './ratelimit/index.ts';
+import { WorkerRegistry, verdictSummary, type Endpoint } from './registry/index.ts';
+import { Router } from './routing/index.ts';
+import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from './schemas/openai.ts';
+import type { ApiKeyRecord, Storage } from './storage/types.ts';
+import { RequestLog } from './usage/request-log.ts';
+
+/** Gateway settings; every field has a default except storage and policy. */
+export interface GatewayOptions {
+  storage: Storage;
+  policy: Policy;
+  verify?: BundleVerifier;
+  /** How the gateway reaches workers; defaults to the global fetch. */
+  fetch?: UpstreamFetch;
+  logger?: Logger;
+  /** Default per-key limits (a key's own limits override them). */
+  rpm?: number;
+  tpm?: number;
+  maxBodyBytes?: number;
+  admissionSeconds?: number;
+  challengeSeconds?: number;
+  heartbeatMs?: number;
+  maxAttempts?: number;
+  firstByteTimeoutMs?: number;
+  /** How long a looked-up API key is trusted before storage is asked again. */
+  keyCacheMs?: number;
+  now?: () => number;
+}
+
+type Env = { Variables: { requestId: string; apiKey: ApiKeyRecord } };
+
+/** The running gateway: its Hono app and the parts tests and entries need. */
+export interface Gateway {
+  app: Hono<Env>;
+  registry: WorkerRegistry;
+  router: Router;
+  /** Writes buffered request-log rows. */
+  flush(): Promise<void>;
+}
+
+const DEFAULTS = {
+  rpm: 600,
+  tpm: 1_000_000,
+  maxBodyBytes: 4 * 1024 * 1024,
+  admissionSeconds: 600,
+  challengeSeconds: 120,
+  heartbeatMs: 5_000,
+  maxAttempts: 3,
+  firstByteTimeoutMs: 120_000,
+  keyCacheMs: 1_000,
+};
+
+/**
+ * Builds the gateway: the OpenAI-compatible API, the worker registry and
+ * routing. Runtime-agnostic (Web standards only); entries for Node and
+ * Workers wrap `app.fetch`.
+ *
+ * @example
+ * const gw = createGateway({ storage, policy });
+ * serve({ fetch: gw.app.fetch, port: 8787 });
+ */
+export function createGateway(options: GatewayOptions): Gateway {
+  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & GatewayOptions;
+  const now = o.now ?? Date.now;
+  const log = o.logger ?? silentLogger;
+  const auth = new ApiKeyAuthenticator(o.storage, o.keyCacheMs);
+  const limiter = new RateLimiter();
+  const router = new Router({ now });
+  const requestLog = new RequestLog(o.storage);
+  const registry = new WorkerRegistry({
+    storage: o.storage,
+    verify: o.verify ?? verifyBundle,
+    policy: o.policy,
+    admissionSeconds: o.admissionSeconds,
+    challengeSeconds: o.challengeSeconds,
+    heartbeatMs: o.heartbeatMs,
+    now,
+  });
+  const upstream: UpstreamFetch = o.fetch ?? ((url, init) => fetch(url, init));
+  const forwardDeps = {
+    registry,
+    router,
+    fetch: upstream,
+    maxAttempts: o.maxAttempts,
+    firstByteTimeoutMs: o.firstByteTimeoutMs,
+  };
+
+  const app = new Hono<Env>();
+
+  const errorResponse = (c: Context<Env>, err: ApiError) => {
+    const requestId = c.get('requestId') ?? newRequestId();
+    log({ event: 'error', requestId, status: err.status, code: err.code });
+    return new Response(JSON.stringify(err.toJSON()), {
+      status: err.status,
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...err.headers() },
+    });
+  };
+
+  app.onError((err, c) => errorResponse(c, err instanceof ApiError ? err : internalError()));
+  app.notFound((c) => errorResponse(c, notFound(`Unknown route ${c.req.method} ${c.req.path}.`)));
+
+  app.use('*', async (c, next) => {
+    const requestId = newRequestId();
+    c.set('requestId', requestId);
+    await next();
+    c.res.headers.set('x-request-id', requestId);
+  });
+
+  app.get('/healthz', (c) =>
+    c.json({ status: 'ok', workers: registry.routable().length, models: [...registry.models().keys()] }),
+  );
+
+  // --- worker registry -----------------------------------------------------
+
+  app.post('/v1/workers/challenge', async (c) => c.json(await registry.challenge()));
+
+  app.post('/v1/workers', async (c) => {
+    const body = await readJson(c.req.raw, o.maxBodyBytes);
+    try {
+      const { worker, verdict } = await registry.register(body);
+      log({
+        event: 'worker.admitted',
+        workerId: worker.id,
+        url: worker.url,
+        kind: verdict.tee.kind,
+        models: [...worker.models.keys()],
+        admittedUntil: worker.admittedUntil,
+        insecure: verdict.tee.kind === 'simulated',
+      });
+      return c.json({
+        id: worker.id,
+        token: worker.token,
+        admittedUntil: worker.admittedUntil,
+        heartbeatMs: o.heartbeatMs,
+        verdict: verdictSummary(verdict),
+      });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 403) log({ event: 'worker.refused', code: e.code, reason: e.message });
+      throw e;
+    }
+  });
+
+  app.post('/v1/workers/:id/heartbeat', async (c) => {
+    const w = registry.heartbeat(c.req.param('id'), c.req.header('authorization'), await readJson(c.req.raw, 4096));
+    return c.json({ admittedUntil: w.admittedUntil, inFlight: router.inFlight(w.id) });
+  });
+
+  app.delete('/v1/workers/:id', async (c) => {
+    const id = c.req.param('id');
+    await registry.deregister(id, c.req.header('authorization'));
+    router.forget(id);
+    log({ event: 'worker.deregistered', workerId: id });
+    return c.json({ id, deregistered: true });
+  });
+
+  /** Admitted workers with their evidence, so clients can verify them themselves. */
+  app.get('/v1/workers', (c) =>
+    c.json({
+      object: 'list',
+      data: registry.routable().map((w) => ({
+        id: w.id,
+        models: [...w.models.keys()],
+        admittedUntil: w.admittedUntil,
+        evidence: w.bundle,
+        verdict: verdictSummary(w.verdict),
+      })),
+    }),
+  );
+
+  // --- OpenAI-compatible API ----------------------------------------------
+
+  app.use('/v1/*', async (c, next) => {
+    if (c.req.path.startsWith('/v1/workers')) return next();
+    c.set('apiKey', await auth.authenticate(c.req.header('authorization'), now()));
+    return next();
+  });
+
+  app.get('/v1/models', (c) =>
+    c.json({ object: 'list', data: [...registry.models()].map(([id, created]) => modelObject(id, created)) }),
+  );
+
+  app.get('/v1/models/:id{.+}', (c) => {
+    const id = c.req.param('id');
+    const created = registry.models().get(id);
+    if (created === undefined) throw modelNotFound(id);
+    return c.json(modelObject(id, created));
+  });
+
+  const serve = (endpoint: Endpoint, path: string, schema: typeof ChatCompletionRequest | typeof CompletionRequest | typeof EmbeddingRequest) =>
+    app.post(path, async (c) => {
+      const started = performance.now();
+      const key = c.get('apiKey');
+      const requestId = c.get('requestId');
+      limiter.admit(key.id, { rpm: key.rpm ?? o.rpm, tpm: key.tpm ?? o.tpm }, now());
+      const raw = await readJson(c.req.raw, o.maxBodyBytes);
+      const parsed = schema.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        const param = issueParam(issue.path);
+        throw invalidRequest(`Invalid request${param ? ` at \`${param}\`` : ''}: ${issue.message}`, param);
+      }
+      const body = parsed.data as Record<string, unknown> & { model: string; stream?: boolean | null; stream_options?: { include_usage?: boolean } | null };
+      const stream = body.stream === true;
+      const clientWantsUsage = body.stream_options?.include_usage === true;
+      if (stream) body.stream_options = { ...body.stream_options, include_usage: true };
+      return forward(
+        forwardDeps,
+        {
+          endpoint,
+          path,
+          model: body.model,
+          body: JSON.stringify(body),
+          stream,
+          dropUsageChunk: !clientWantsUsage,
+          requestId,
+          signal: c.req.raw.signal,
+          headers: { 'x-sealgate-mode': 'plain', 'x-request-id': requestId },
+        },
+        ({ workerId, status, usage, outcome }) => {
+          const u: Usage = usage ?? { prompt_tokens: 0, completion_tokens: 0 };
+          limiter.addTokens(key.id, u.prompt_tokens + u.completion_tokens, now());
+          const durationMs = Math.round(performance.now() - started);
+          const row = {
+            id: requestId,
+            keyId: key.id,
+            endpoint,
+            model: body.model,
+            workerId,
+            mode: 'plain' as const,
+            status: outcome === 'broken' ? 502 : status,
+            promptTokens: u.prompt_tokens,
+            completionTokens: u.completion_tokens,
+            durationMs,
+            createdAt: now(),
+          };
+          requestLog.add(row);
+          log({ event: 'request', requestId, endpoint, model: body.model, workerId, status: row.status, promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, durationMs, outcome });
+        },
+      );
+    });
+
+  serve('chat.completions', '/v1/chat/completions', ChatCompletionRequest);
+  serve('completions', '/v1/completions', CompletionRequest);
+  serve('embeddings', '/v1/embeddings', EmbeddingRequest);
+
+  return { app, registry, router, flush: () => requestLog.flush() };
+}
+
+function newRequestId(): string {
+  return 'req_' + toHex(crypto.getRandomValues(new Uint8Array(12)));
+}
+
+function modelObject(id: string, createdMs: number) {
+  return { id, object: 'model', created: Math.floor(createdMs / 1000), owned_by: 'sealgate' };
+}
+
+/** Reads a JSON body, refusing more than `limit` bytes (413) and bad JSON (400). */
+async function readJson(req: Request, limit: number): Promise<unknown> {
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  if (declared > limit) throw tooLarge(limit);
+  if (!req.body) throw invalidRequest('Request body is required and must be JSON.');
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let off = 0;
+  for (const ch of chunks) {
+    bytes.set(ch, off);
+    off += ch.length;
+  }
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw invalidRequest('Request body is not valid JSON.');
+  }
+}

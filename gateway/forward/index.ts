@@ -1,0 +1,150 @@
+import { ApiError, invalidRequest, isErrorEnvelope, modelNotFound, noWorker } from '../errors/index.ts';
+import type { Endpoint, WorkerRegistry } from '../registry/index.ts';
+import type { Router } from '../routing/index.ts';
+import { guardSse, type StreamOutcome, type Usage } from './sse.ts';
+
+export { sseErrorEvent, guardSse, type Usage, type StreamOutcome } from './sse.ts';
+
+/** The fetch used to reach workers (an undici pool on Node). */
+export type UpstreamFetch = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface ForwardDeps {
+  registry: WorkerRegistry;
+  router: Router;
+  fetch: UpstreamFetch;
+  /** Workers tried per request before giving up. */
+  maxAttempts: number;
+  /** Time allowed until the worker's first response byte, ms. */
+  firstByteTimeoutMs: number;
+}
+
+export interface ForwardRequest {
+  endpoint: Endpoint;
+  /** Worker path, e.g. `/v1/chat/completions`. */
+  path: string;
+  model: string;
+  body: string;
+  stream: boolean;
+  /** For streams: drop the usage-only chunk the client did not ask for. */
+  dropUsageChunk: boolean;
+  requestId: string;
+  signal: AbortSignal;
+  /** Response headers to add (mode, request id). */
+  headers: Record<string, string>;
+}
+
+/** Called once per request when its outcome is known. */
+export type Completion = (r: { workerId: string | null; status: number; usage: Usage | null; outcome: StreamOutcome }) => void;
+
+/**
+ * Sends a request to the best worker for its model, failing over to the next
+ * one when a worker fails before its first response byte. Non-streamed
+ * responses are read whole before anything reaches the client, so any failure
+ * there fails over too; streamed ones are guarded by `guardSse`.
+ */
+export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: Completion): Promise<Response> {
+  const candidates = deps.registry.candidates(req.model, req.endpoint);
+  if (candidates.length === 0) {
+    if (deps.registry.routable().length === 0) throw noWorker(req.model);
+    if (!deps.registry.models().has(req.model)) throw modelNotFound(req.model);
+    throw invalidRequest(
+      `The model \`${req.model}\` does not support ${req.endpoint} on any admitted worker.`,
+      'model',
+      'unsupported_endpoint',
+    );
+  }
+  const ordered = deps.router.order(candidates).slice(0, deps.maxAttempts);
+  if (ordered.length === 0) throw noWorker(req.model);
+
+  let lastFailure = 'no worker answered';
+  for (const worker of ordered) {
+    if (req.signal.aborted) break;
+    const lease = deps.router.acquire(worker.id);
+    const started = performance.now();
+    const signal = AbortSignal.any([req.signal, AbortSignal.timeout(deps.firstByteTimeoutMs)]);
+    try {
+      const res = await deps.fetch(worker.url + req.path, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${worker.token}`,
+          'content-type': 'application/json',
+          'x-request-id': req.requestId,
+        },
+        body: req.body,
+        signal,
+      });
+      if (res.status >= 500 || res.status === 429) {
+        await res.body?.cancel().catch(() => {});
+        lease.done({ ok: false });
+        lastFailure = `worker answered ${res.status}`;
+        continue;
+      }
+      const headers = { ...req.headers, 'x-sealgate-worker': worker.id };
+      if (!res.ok || !req.stream) {
+        const text = await res.text();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          lease.done({ ok: false });
+          lastFailure = 'worker answered with a body that is not JSON';
+          continue;
+        }
+        lease.done({ ok: true, latencyMs: performance.now() - started });
+        if (!res.ok) {
+          const envelope = isErrorEnvelope(parsed)
+            ? parsed
+            : { error: { message: `worker refused the request (${res.status})`, type: 'invalid_request_error', param: null, code: null } };
+          complete({ workerId: worker.id, status: res.status, usage: null, outcome: 'complete' });
+          return Response.json(envelope, {
+            status: res.status,
+            headers: { ...headers, 'x-should-retry': 'false' },
+          });
+        }
+        const usage = (parsed as { usage?: Usage | null }).usage ?? null;
+        complete({ workerId: worker.id, status: 200, usage, outcome: 'complete' });
+        return new Response(text, { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
+      }
+      if (!res.body) throw new Error('stream without body');
+      const reader = res.body.getReader();
+      const first = await reader.read();
+      if (first.done || first.value.length === 0) {
+        lease.done({ ok: false });
+        lastFailure = 'worker closed the stream before its first byte';
+        continue;
+      }
+      const latencyMs = performance.now() - started;
+      let usage: Usage | null = null;
+      const body = guardSse(reader, first.value, {
+        dropUsageChunk: req.dropUsageChunk,
+        onUsage: (u) => {
+          usage = u;
+        },
+        onEnd: (outcome) => {
+          lease.done({ ok: outcome !== 'broken', latencyMs });
+          complete({ workerId: worker.id, status: 200, usage, outcome });
+        },
+      });
+      return new Response(body, {
+        status: 200,
+        headers: {
+          ...headers,
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache',
+        },
+      });
+    } catch (e) {
+      lease.done({ ok: false });
+      if (req.signal.aborted) throw e;
+      lastFailure = e instanceof Error ? e.name : 'request failed';
+    }
+  }
+  throw new ApiError(
+    503,
+    'server_error',
+    'worker_unavailable',
+    `Every worker tried for \`${req.model}\` failed before answering (${lastFailure}).`,
+    null,
+    2,
+  );
+}

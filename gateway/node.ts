@@ -1,0 +1,64 @@
+import { serve, type ServerType } from '@hono/node-server';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { AddressInfo } from 'node:net';
+import { createGateway, type Gateway, type GatewayOptions } from './app.ts';
+import type { UpstreamFetch } from './forward/index.ts';
+import { openLibsqlStorage, DEFAULT_DB_PATH } from './storage/libsql.ts';
+import type { Storage } from './storage/types.ts';
+
+/** Node entry options: the gateway's own plus where to listen and store. */
+export interface NodeGatewayOptions extends Omit<GatewayOptions, 'storage' | 'fetch'> {
+  port?: number;
+  host?: string;
+  /** SQLite file; default `.sealgate/sealgate.db` under the working directory. */
+  dbPath?: string;
+  storage?: Storage;
+}
+
+export interface RunningGateway extends Gateway {
+  url: string;
+  storage: Storage;
+  close(): Promise<void>;
+}
+
+/** Pooled keep-alive connections to workers (undici). */
+export function pooledFetch(): { fetch: UpstreamFetch; close(): Promise<void> } {
+  const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256 });
+  return {
+    fetch: (url, init) => undiciFetch(url, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>,
+    close: () => agent.close(),
+  };
+}
+
+/**
+ * Starts the gateway on Node with SQLite storage and an undici pool.
+ *
+ * @example
+ * const gw = await startGateway({ port: 8787, policy });
+ * console.log(gw.url); await gw.close();
+ */
+export async function startGateway(options: NodeGatewayOptions): Promise<RunningGateway> {
+  const storage = options.storage ?? (await openLibsqlStorage(options.dbPath ?? DEFAULT_DB_PATH));
+  const pool = pooledFetch();
+  const gw = createGateway({ ...options, storage, fetch: pool.fetch });
+  const host = options.host ?? '127.0.0.1';
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: gw.app.fetch, port: options.port ?? 8787, hostname: host }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    ...gw,
+    url,
+    storage,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      await gw.flush();
+      await pool.close();
+      if (!options.storage) await storage.close();
+    },
+  };
+}

@@ -1,0 +1,175 @@
+import type { ApiKeyRecord, RequestLogRecord, Storage, WorkerRecord } from './types.ts';
+
+/** Minimal SQL driver surface shared by libsql and D1 adapters. Plain SQLite SQL only. */
+export interface SqlExecutor {
+  execute(sql: string, args?: unknown[]): Promise<{ rows: Array<Record<string, unknown>>; rowsAffected: number }>;
+  batch(statements: Array<{ sql: string; args: unknown[] }>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL,
+    created_at INTEGER NOT NULL, revoked_at INTEGER, rpm INTEGER, tpm INTEGER)`,
+  `CREATE TABLE IF NOT EXISTS challenges (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY, url TEXT NOT NULL, models TEXT NOT NULL, evidence TEXT NOT NULL, verdict TEXT NOT NULL,
+    admitted_at INTEGER NOT NULL, admitted_until INTEGER NOT NULL, deregistered_at INTEGER)`,
+  `CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY, key_id TEXT NOT NULL, endpoint TEXT NOT NULL, model TEXT NOT NULL, worker_id TEXT,
+    mode TEXT NOT NULL, status INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL, created_at INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS requests_key_time ON requests (key_id, created_at)`,
+];
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+function toKey(r: Record<string, unknown>): ApiKeyRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    hash: String(r.hash),
+    prefix: String(r.prefix),
+    createdAt: num(r.created_at),
+    revokedAt: numOrNull(r.revoked_at),
+    rpm: numOrNull(r.rpm),
+    tpm: numOrNull(r.tpm),
+  };
+}
+
+/**
+ * `Storage` over any `SqlExecutor`. Call `migrate()` once before use.
+ *
+ * @example
+ * const storage = new SqlStorage(executor); await storage.migrate();
+ */
+export class SqlStorage implements Storage {
+  constructor(private readonly db: SqlExecutor) {}
+
+  async migrate(): Promise<void> {
+    await this.db.batch(SCHEMA.map((sql) => ({ sql, args: [] })));
+  }
+
+  async createApiKey(k: ApiKeyRecord): Promise<void> {
+    await this.db.execute(
+      'INSERT INTO api_keys (id, name, hash, prefix, created_at, revoked_at, rpm, tpm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [k.id, k.name, k.hash, k.prefix, k.createdAt, k.revokedAt, k.rpm, k.tpm],
+    );
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null> {
+    const { rows } = await this.db.execute('SELECT * FROM api_keys WHERE hash = ?', [hash]);
+    return rows[0] ? toKey(rows[0]) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const { rows } = await this.db.execute('SELECT * FROM api_keys ORDER BY created_at, id');
+    return rows.map(toKey);
+  }
+
+  async revokeApiKey(idOrName: string, now: number): Promise<number> {
+    const r = await this.db.execute(
+      'UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL',
+      [now, idOrName, idOrName],
+    );
+    return r.rowsAffected;
+  }
+
+  async putChallenge(nonce: string, expiresAt: number): Promise<void> {
+    await this.db.execute('INSERT INTO challenges (nonce, expires_at) VALUES (?, ?)', [nonce, expiresAt]);
+  }
+
+  async takeChallenge(nonce: string, now: number): Promise<boolean> {
+    const { rows } = await this.db.execute('DELETE FROM challenges WHERE nonce = ? RETURNING expires_at', [nonce]);
+    return rows.length === 1 && num(rows[0]!.expires_at) >= now;
+  }
+
+  async pruneChallenges(now: number): Promise<number> {
+    await this.db.execute('DELETE FROM challenges WHERE expires_at < ?', [now]);
+    const { rows } = await this.db.execute('SELECT COUNT(*) AS n FROM challenges');
+    return num(rows[0]?.n ?? 0);
+  }
+
+  async upsertWorker(w: WorkerRecord): Promise<void> {
+    await this.db.execute(
+      `INSERT INTO workers (id, url, models, evidence, verdict, admitted_at, admitted_until, deregistered_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET url = excluded.url, models = excluded.models, evidence = excluded.evidence,
+         verdict = excluded.verdict, admitted_at = excluded.admitted_at, admitted_until = excluded.admitted_until,
+         deregistered_at = excluded.deregistered_at`,
+      [
+        w.id,
+        w.url,
+        JSON.stringify(w.models),
+        JSON.stringify(w.evidence),
+        JSON.stringify(w.verdict),
+        w.admittedAt,
+        w.admittedUntil,
+        w.deregisteredAt,
+      ],
+    );
+  }
+
+  async markWorkerDeregistered(id: string, now: number): Promise<void> {
+    await this.db.execute('UPDATE workers SET deregistered_at = ? WHERE id = ?', [now, id]);
+  }
+
+  async listWorkers(): Promise<WorkerRecord[]> {
+    const { rows } = await this.db.execute('SELECT * FROM workers ORDER BY admitted_at');
+    return rows.map((r) => ({
+      id: String(r.id),
+      url: String(r.url),
+      models: JSON.parse(String(r.models)) as string[],
+      evidence: JSON.parse(String(r.evidence)),
+      verdict: JSON.parse(String(r.verdict)),
+      admittedAt: num(r.admitted_at),
+      admittedUntil: num(r.admitted_until),
+      deregisteredAt: numOrNull(r.deregistered_at),
+    }));
+  }
+
+  async logRequests(rows: RequestLogRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.batch(
+      rows.map((r) => ({
+        sql: `INSERT INTO requests (id, key_id, endpoint, model, worker_id, mode, status, prompt_tokens,
+              completion_tokens, duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        args: [
+          r.id,
+          r.keyId,
+          r.endpoint,
+          r.model,
+          r.workerId,
+          r.mode,
+          r.status,
+          r.promptTokens,
+          r.completionTokens,
+          r.durationMs,
+          r.createdAt,
+        ],
+      })),
+    );
+  }
+
+  async listRequests(limit: number): Promise<RequestLogRecord[]> {
+    const { rows } = await this.db.execute('SELECT * FROM requests ORDER BY created_at DESC LIMIT ?', [limit]);
+    return rows.map((r) => ({
+      id: String(r.id),
+      keyId: String(r.key_id),
+      endpoint: String(r.endpoint),
+      model: String(r.model),
+      workerId: r.worker_id === null ? null : String(r.worker_id),
+      mode: String(r.mode) as 'plain' | 'sealed',
+      status: num(r.status),
+      promptTokens: num(r.prompt_tokens),
+      completionTokens: num(r.completion_tokens),
+      durationMs: num(r.duration_ms),
+      createdAt: num(r.created_at),
+    }));
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
