@@ -10,8 +10,12 @@ export { parseEvidenceBundle, EvidenceBundleSchema } from './bundle.ts';
 export { createBundleVerifier, type BundleVerifier, type BundleVerifyOptions, type VerifierSet } from './verify.ts';
 export { SimulatedTee, simulatedVerifier } from './simulated/index.ts';
 
+import { sevSnpVerifier } from './sev-snp/index.ts';
 import { simulatedVerifier } from './simulated/index.ts';
+import { tdxVerifier } from './tdx/index.ts';
 import { createBundleVerifier } from './verify.ts';
 
+export { tdxVerifier, sevSnpVerifier };
+
 /** The verifier with every evidence kind this build supports. */
-export const verifyBundle = createBundleVerifier({ tee: [simulatedVerifier], gpu: [] });
+export const verifyBundle = createBundleVerifier({ tee: [simulatedVerifier, tdxVerifier, sevSnpVerifier], gpu: [] });

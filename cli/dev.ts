@@ -51,7 +51,7 @@ export async function runDev(argv: string[]): Promise<void> {
   let apiKey: string;
   if (envKey) {
     apiKey = envKey;
-    if (!(await gateway.storage.findApiKeyByHash(await hashApiKey(envKey)))) {
+    if (!(await gateway.storage.findApiKeyByHash(hashApiKey(envKey)))) {
       await gateway.storage.createApiKey(await recordForKey(envKey, 'dev'));
     }
   } else {

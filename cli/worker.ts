@@ -5,6 +5,7 @@ import { SimulatedTeeProvider } from '../enclave-runner/evidence/simulated.ts';
 import type { TeeEvidenceProvider } from '../enclave-runner/evidence/types.ts';
 import { startWorker, type RunningWorker } from '../enclave-runner/node.ts';
 import type { WorkerEvent } from '../enclave-runner/worker.ts';
+import { pooledFetch } from '../gateway/node.ts';
 import { int, parse, UsageError } from './args.ts';
 
 export const WORKER_HELP = `sealgate worker — run an enclave worker (inside the TEE VM)
@@ -39,6 +40,7 @@ export async function buildBackend(values: {
     return new OpenAIBackend({
       baseUrl: values.upstream,
       apiKey: values['upstream-key'] ?? process.env.SEALGATE_UPSTREAM_KEY,
+      fetch: pooledFetch().fetch,
       models: values.model.map((m) => {
         const [id, digest] = m.split('=', 2) as [string, string | undefined];
         return { id, ...(digest ? { digest } : {}) };

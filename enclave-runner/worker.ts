@@ -108,9 +108,16 @@ export class EnclaveWorker {
       this.release();
       return errorResponse(500, 'The backend failed.', null, 'backend_error');
     }
-    if (!res.body) {
-      this.release();
-      return res;
+    if (!res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
+      // Whole answers are buffered: cheaper to send than a stream, and done at once.
+      try {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        return new Response(bytes, { status: res.status, headers: { 'content-type': res.headers.get('content-type') ?? 'application/json' } });
+      } catch {
+        return errorResponse(502, 'The backend failed while answering.', null, 'backend_error');
+      } finally {
+        this.release();
+      }
     }
     // Count the request in flight until its body is fully sent.
     const reader = res.body.getReader();

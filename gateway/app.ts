@@ -263,10 +263,27 @@ function modelObject(id: string, createdMs: number) {
 
 /** Reads a JSON body, refusing more than `limit` bytes (413) and bad JSON (400). */
 async function readJson(req: Request, limit: number): Promise<unknown> {
-  const declared = Number(req.headers.get('content-length') ?? NaN);
-  if (declared > limit) throw tooLarge(limit);
-  if (!req.body) throw invalidRequest('Request body is required and must be JSON.');
-  const reader = req.body.getReader();
+  const declared = req.headers.get('content-length');
+  let bytes: Uint8Array;
+  if (declared !== null) {
+    // Declared length: one read (runtimes read it without a stream), bounded by the declaration.
+    if (Number(declared) > limit) throw tooLarge(limit);
+    bytes = new Uint8Array(await req.arrayBuffer());
+    if (bytes.length > limit) throw tooLarge(limit);
+  } else {
+    if (!req.body) throw invalidRequest('Request body is required and must be JSON.');
+    bytes = await readLimited(req.body, limit);
+  }
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw invalidRequest('Request body is not valid JSON.');
+  }
+}
+
+/** Reads a stream of unknown length, giving up (413) past `limit` bytes. */
+async function readLimited(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -285,9 +302,5 @@ async function readJson(req: Request, limit: number): Promise<unknown> {
     bytes.set(ch, off);
     off += ch.length;
   }
-  try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    throw invalidRequest('Request body is not valid JSON.');
-  }
+  return bytes;
 }

@@ -1,13 +1,14 @@
-import { digest, toBase64Url, toHex, utf8 } from '../../attestation/util/bytes.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toBase64Url, toHex, utf8 } from '../../attestation/util/bytes.ts';
 import { unauthorized } from '../errors/index.ts';
 import type { ApiKeyRecord, Storage } from '../storage/types.ts';
 
 /** Prefix of every sealgate API key, so leaked keys are recognisable by scanners. */
 export const API_KEY_PREFIX = 'sk-sg-';
 
-/** SHA-256 of a key, hex: the only form in which keys are stored. */
-export async function hashApiKey(key: string): Promise<string> {
-  return toHex(await digest('SHA-256', utf8(key)));
+/** SHA-256 of a key, hex: the only form in which keys are stored. Synchronous: it sits on every request. */
+export function hashApiKey(key: string): string {
+  return toHex(sha256(utf8(key)));
 }
 
 /** A fresh random key and its record (the key is returned once, never stored). */
@@ -30,7 +31,7 @@ export async function recordForKey(
   return {
     id: 'key_' + toHex(crypto.getRandomValues(new Uint8Array(8))),
     name,
-    hash: await hashApiKey(key),
+    hash: hashApiKey(key),
     prefix: key.slice(0, API_KEY_PREFIX.length + 4),
     createdAt: now,
     revokedAt: null,
@@ -62,7 +63,7 @@ export class ApiKeyAuthenticator {
   async authenticate(authorization: string | undefined | null, now = Date.now()): Promise<ApiKeyRecord> {
     const token = bearerToken(authorization);
     if (!token) throw unauthorized('Missing API key. Pass it as `Authorization: Bearer <key>`.');
-    const hash = await hashApiKey(token);
+    const hash = hashApiKey(token);
     let hit = this.cache.get(hash);
     if (!hit || hit.until < now) {
       hit = { record: await this.storage.findApiKeyByHash(hash), until: now + this.cacheMs };

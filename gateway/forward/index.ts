@@ -61,7 +61,13 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
     if (req.signal.aborted) break;
     const lease = deps.router.acquire(worker.id);
     const started = performance.now();
-    const signal = AbortSignal.any([req.signal, AbortSignal.timeout(deps.firstByteTimeoutMs)]);
+    // One controller per attempt: aborted by the client going away or by the first-byte timeout.
+    const attempt = new AbortController();
+    const onClientAbort = () => attempt.abort(req.signal.reason);
+    req.signal.addEventListener('abort', onClientAbort, { once: true });
+    const timer = setTimeout(() => attempt.abort(new DOMException('first byte timeout', 'TimeoutError')), deps.firstByteTimeoutMs);
+    const settle = () => clearTimeout(timer);
+    const signal = attempt.signal;
     try {
       const res = await deps.fetch(worker.url + req.path, {
         method: 'POST',
@@ -74,6 +80,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
         signal,
       });
       if (res.status >= 500 || res.status === 429) {
+        settle();
         await res.body?.cancel().catch(() => {});
         lease.done({ ok: false });
         lastFailure = `worker answered ${res.status}`;
@@ -82,6 +89,8 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
       const headers = { ...req.headers, 'x-sealgate-worker': worker.id };
       if (!res.ok || !req.stream) {
         const text = await res.text();
+        settle();
+        req.signal.removeEventListener('abort', onClientAbort);
         let parsed: unknown;
         try {
           parsed = JSON.parse(text);
@@ -108,6 +117,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
       if (!res.body) throw new Error('stream without body');
       const reader = res.body.getReader();
       const first = await reader.read();
+      settle();
       if (first.done || first.value.length === 0) {
         lease.done({ ok: false });
         lastFailure = 'worker closed the stream before its first byte';
@@ -134,6 +144,8 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
         },
       });
     } catch (e) {
+      settle();
+      req.signal.removeEventListener('abort', onClientAbort);
       lease.done({ ok: false });
       if (req.signal.aborted) throw e;
       lastFailure = e instanceof Error ? e.name : 'request failed';

@@ -1,0 +1,143 @@
+/**
+ * Plain-path overhead: the same load on loopback against a fake
+ * OpenAI-compatible upstream, directly and through gateway + worker, in one
+ * run. Reports requests/s and latency p50/p99, and the ratios.
+ *
+ *   npm run bench            (defaults: 500 req/s for 10 s, then closed loop at 32 in flight for 5 s)
+ *   RATE=500 SECONDS=10 CONCURRENCY=32 node bin/run-ts.mjs bench/plain-path.ts
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { generateApiKey } from '../gateway/auth/index.ts';
+import { openLibsqlStorage } from '../gateway/storage/libsql.ts';
+
+const RATE = Number(process.env.RATE ?? 500);
+const SECONDS = Number(process.env.SECONDS ?? 10);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
+const ROOT = new URL('..', import.meta.url).pathname;
+
+function start(args: string[], ready: RegExp): Promise<{ proc: ChildProcess; match: RegExpMatchArray }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = out.match(ready);
+      if (m) resolve({ proc, match: m });
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', (d) => (out += d));
+    proc.on('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
+  });
+}
+
+const body = JSON.stringify({ model: 'bench-llm', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
+
+async function one(pool: Pool, path: string, key: string): Promise<number> {
+  const t = performance.now();
+  const r = await pool.request({ method: 'POST', path, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
+  const text = await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`${r.statusCode} ${text}`);
+  return performance.now() - t;
+}
+
+/** Open loop at a fixed rate: latency per request, and the achieved rate. */
+async function openLoop(pool: Pool, path: string, key: string, rate: number, seconds: number) {
+  const n = Math.round(rate * seconds);
+  const lat: number[] = [];
+  const t0 = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(one(pool, path, key).then((ms) => void lat.push(ms)));
+  }
+  await Promise.all(pending);
+  return { lat, rps: n / ((performance.now() - t0) / 1000) };
+}
+
+/** Closed loop: `concurrency` requests always in flight; throughput. */
+async function closedLoop(pool: Pool, path: string, key: string, concurrency: number, seconds: number) {
+  let count = 0;
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await one(pool, path, key);
+        count++;
+      }
+    }),
+  );
+  return count / ((performance.now() - t0) / 1000);
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'sealgate-bench-'));
+const db = join(dir, 'bench.db');
+const storage = await openLibsqlStorage(db);
+const { key, record } = await generateApiKey('bench', { rpm: 10_000_000, tpm: 1_000_000_000 });
+await storage.createApiKey(record);
+await storage.close();
+writeFileSync(join(dir, 'policy.json'), JSON.stringify({ allowSimulated: true }));
+
+const procs: ChildProcess[] = [];
+try {
+  const up = await start(['bin/run-ts.mjs', 'bench/upstream-entry.ts'], /UPSTREAM (\S+)/);
+  procs.push(up.proc);
+  const upstreamUrl = up.match[1]!;
+  const gw = await start(
+    ['bin/sealgate.mjs', 'gateway', '--port', '0', '--db', db, '--policy', join(dir, 'policy.json'), '--quiet'],
+    /listening on (\S+)/,
+  );
+  procs.push(gw.proc);
+  const gatewayUrl = gw.match[1]!;
+  const wk = await start(
+    ['bin/sealgate.mjs', 'worker', '--gateway', gatewayUrl, '--backend', 'openai', '--upstream', upstreamUrl, '--model', 'bench-llm'],
+    /serving at/,
+  );
+  procs.push(wk.proc);
+
+  const direct = new Pool(new URL(upstreamUrl).origin, { connections: 64 });
+  const via = new Pool(gatewayUrl, { connections: 64 });
+  const directPath = '/v1/chat/completions';
+  // Warm up both paths.
+  await openLoop(direct, directPath, key, RATE, 1);
+  await openLoop(via, '/v1/chat/completions', key, RATE, 1);
+
+  // Interleave halves so drift on the machine hits both sides alike.
+  const d1 = await openLoop(direct, directPath, key, RATE, SECONDS / 2);
+  const g1 = await openLoop(via, '/v1/chat/completions', key, RATE, SECONDS / 2);
+  const d2 = await openLoop(direct, directPath, key, RATE, SECONDS / 2);
+  const g2 = await openLoop(via, '/v1/chat/completions', key, RATE, SECONDS / 2);
+  const dl = [...d1.lat, ...d2.lat];
+  const gl = [...g1.lat, ...g2.lat];
+  const dRps = await closedLoop(direct, directPath, key, CONCURRENCY, 5);
+  const gRps = await closedLoop(via, '/v1/chat/completions', key, CONCURRENCY, 5);
+
+  const f = (x: number) => x.toFixed(3);
+  const rows = [
+    ['', 'direct', 'via gateway+worker', 'added', 'ratio'],
+    ['p50 latency (ms)', f(pct(dl, 50)), f(pct(gl, 50)), f(pct(gl, 50) - pct(dl, 50)), (pct(gl, 50) / pct(dl, 50)).toFixed(2)],
+    ['p99 latency (ms)', f(pct(dl, 99)), f(pct(gl, 99)), f(pct(gl, 99) - pct(dl, 99)), (pct(gl, 99) / pct(dl, 99)).toFixed(2)],
+    ['open-loop rate achieved (req/s)', ((d1.rps + d2.rps) / 2).toFixed(0), ((g1.rps + g2.rps) / 2).toFixed(0), '', ''],
+    [`max throughput, ${CONCURRENCY} in flight (req/s)`, dRps.toFixed(0), gRps.toFixed(0), '', (gRps / dRps).toFixed(2)],
+  ];
+  console.log(`plain path, non-streaming, ${RATE} req/s open loop for ${SECONDS}s per side (${dl.length} requests each)`);
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
+  console.log(rows.map((r) => `| ${r.join(' | ')} |`).join('\n'));
+  await direct.close();
+  await via.close();
+} finally {
+  for (const p of procs.reverse()) p.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(dir, { recursive: true, force: true });
+}
