@@ -159,4 +159,25 @@ describe('worker lifecycle', () => {
     clock += 31_000;
     expect((await stack.client().models.list()).data).toHaveLength(0);
   });
+
+  it('re-attests with fresh evidence before its admission runs out', async () => {
+    stack = await startStack({ gateway: { admissionSeconds: 2, heartbeatMs: 150 } });
+    const w = await stack.addWorker();
+    const first = stack.gateway.registry.get(w.worker.id!)!.verdict.evaluatedAt;
+    const firstUntil = stack.gateway.registry.get(w.worker.id!)!.admittedUntil;
+    await new Promise((r) => setTimeout(r, 3000));
+    const now = stack.gateway.registry.get(w.worker.id!)!;
+    expect(now.admittedUntil).toBeGreaterThan(firstUntil);
+    expect(now.verdict.evaluatedAt).toBeGreaterThanOrEqual(first);
+    expect((await stack.client().models.list()).data).toHaveLength(1);
+  });
+
+  it('stops routing to a worker whose heartbeats stop', async () => {
+    stack = await startStack({ gateway: { heartbeatMs: 100 } });
+    const w = await stack.addWorker();
+    expect((await stack.client().models.list()).data).toHaveLength(1);
+    await w.kill();
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await stack.client().models.list()).data).toHaveLength(0);
+  });
 });
