@@ -11,10 +11,19 @@ import {
 import type { GpuKind, GpuVerdict, GpuVerifier, TeeKind, TeeVerifier, Verdict, VerifyContext } from './types.ts';
 import { equalBytes, fromBase64 } from './util/bytes.ts';
 
+/**
+ * Fetches collateral for TEE evidence (e.g. Intel PCS/PCCS for DCAP quotes).
+ * When it is given, its answer is used instead of collateral a worker shipped
+ * in its bundle, and a failure rejects (fail closed). Returns `undefined` for
+ * kinds it does not serve, which keeps the bundle's own collateral.
+ */
+export type CollateralResolver = (kind: TeeKind, evidence: Uint8Array) => Promise<unknown | undefined>;
+
 /** Which verifiers a bundle verifier dispatches to. */
 export interface VerifierSet {
   tee: ReadonlyArray<TeeVerifier>;
   gpu: ReadonlyArray<GpuVerifier>;
+  collateral?: CollateralResolver;
 }
 
 /** Options for one bundle verification. */
@@ -57,7 +66,8 @@ export function createBundleVerifier(set: VerifierSet): BundleVerifier {
     } catch {
       throw new MalformedEvidenceError('TEE evidence is not base64');
     }
-    const teeVerdict = await teeVerifier.verify(evidence, bundle.tee.collateral, options);
+    const fetched = set.collateral ? await set.collateral(bundle.tee.kind, evidence) : undefined;
+    const teeVerdict = await teeVerifier.verify(evidence, fetched ?? bundle.tee.collateral, options);
     const expected = await reportDataFor(bundle.binding);
     if (!equalBytes(teeVerdict.reportData, expected)) {
       throw new ReportDataMismatchError('report data does not commit to the presented keys, nonce and models');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parsePolicy, type Policy } from '../attestation/index.ts';
+import { createVerifier, parsePolicy, type Policy } from '../attestation/index.ts';
 import { jsonLogger } from '../gateway/log.ts';
 import { startGateway, type RunningGateway } from '../gateway/node.ts';
 import { int, parse, UsageError } from './args.ts';
@@ -13,6 +13,8 @@ export const GATEWAY_HELP = `sealgate gateway — run the gateway
   --rpm <n> --tpm <n>     default per-key requests and tokens per minute (600, 1000000)
   --max-body-bytes <n>    request body limit (default 4194304)
   --admission-seconds <n> longest admission before re-attestation (default 600)
+  --pccs-url <url>        Intel PCS or PCCS for TDX collateral (env SEALGATE_PCCS_URL); without it,
+                          TDX workers must ship collateral in their evidence bundle
   --quiet                 no JSON event log on stderr`;
 
 /** Reads and validates a policy file. */
@@ -47,8 +49,10 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
     tpm: { type: 'string' },
     'max-body-bytes': { type: 'string' },
     'admission-seconds': { type: 'string' },
+    'pccs-url': { type: 'string' },
     quiet: { type: 'boolean' },
   });
+  const pccsUrl = values['pccs-url'] ?? process.env.SEALGATE_PCCS_URL;
   const policyPath = values.policy ?? process.env.SEALGATE_POLICY;
   if (!policyPath) throw new UsageError('--policy <file> is required (see README: Configuration)');
   const policy = loadPolicy(policyPath);
@@ -58,6 +62,7 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     dbPath: values.db ?? process.env.SEALGATE_DB,
     policy,
+    verify: createVerifier(pccsUrl ? { pccsUrl } : {}),
     rpm: int(values.rpm, 'rpm'),
     tpm: int(values.tpm, 'tpm'),
     maxBodyBytes: int(values['max-body-bytes'], 'max-body-bytes'),
