@@ -16,13 +16,14 @@ export {
 } from './verify.ts';
 export { SimulatedTee, simulatedVerifier } from './simulated/index.ts';
 
+import { nvidiaNrasVerifier, nvidiaSpdmVerifier } from './nvidia/index.ts';
 import { sevSnpVerifier } from './sev-snp/index.ts';
 import { simulatedVerifier } from './simulated/index.ts';
 import { tdxVerifier } from './tdx/index.ts';
 import { createBundleVerifier, type BundleVerifier } from './verify.ts';
 import { createPcsCollateralSource, intelCollateralResolver } from './collateral/index.ts';
 
-export { tdxVerifier, sevSnpVerifier };
+export { tdxVerifier, sevSnpVerifier, nvidiaNrasVerifier, nvidiaSpdmVerifier };
 
 /**
  * The bundle verifier with every evidence kind this build supports. With
@@ -37,7 +38,7 @@ export function createVerifier(
 ): BundleVerifier {
   return createBundleVerifier({
     tee: [simulatedVerifier, tdxVerifier, sevSnpVerifier],
-    gpu: [],
+    gpu: [nvidiaNrasVerifier, nvidiaSpdmVerifier],
     ...(options.pccsUrl
       ? { collateral: intelCollateralResolver(createPcsCollateralSource({
             baseUrl: options.pccsUrl,

@@ -98,6 +98,13 @@ export const PolicySchema = z.strictObject({
       required: z.boolean().default(false),
       /** Minimum number of GPUs that must attest when GPU evidence is required. */
       minCount: z.number().int().min(1).default(1),
+      /** Accept local SPDM evidence (nvidia-spdm). Absent: refused. */
+      spdm: z
+        .strictObject({
+          /** Allowed measurement sets, by SPDM measurement index (decimal string) to hex. Absent: any firmware. */
+          measurements: z.array(z.record(z.string().regex(/^\d+$/), z.string().regex(/^[0-9a-fA-F]+$/))).min(1).optional(),
+        })
+        .optional(),
       nras: z
         .strictObject({
           /** Offline JWKS for NRAS token signatures. */

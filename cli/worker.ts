@@ -2,7 +2,9 @@ import { DemoBackend } from '../enclave-runner/backends/demo/index.ts';
 import { OpenAIBackend } from '../enclave-runner/backends/openai.ts';
 import type { Backend } from '../enclave-runner/backends/types.ts';
 import { SimulatedTeeProvider } from '../enclave-runner/evidence/simulated.ts';
-import type { TeeEvidenceProvider } from '../enclave-runner/evidence/types.ts';
+import { ConfigfsTsmProvider } from '../enclave-runner/evidence/configfs-tsm.ts';
+import { NvidiaCommandProvider } from '../enclave-runner/evidence/nvidia-command.ts';
+import type { GpuEvidenceProvider, TeeEvidenceProvider } from '../enclave-runner/evidence/types.ts';
 import { startWorker, type RunningWorker } from '../enclave-runner/node.ts';
 import type { WorkerEvent } from '../enclave-runner/worker.ts';
 import { pooledFetch } from '../gateway/node.ts';
@@ -14,7 +16,13 @@ export const WORKER_HELP = `sealgate worker — run an enclave worker (inside th
   --port <n>              listen port (default: any free port)
   --host <addr>           listen address (default 127.0.0.1)
   --public-url <url>      URL the gateway reaches this worker at (default http://<host>:<port>)
-  --tee <kind>            evidence provider: simulated (development only)
+  --tee <kind>            evidence provider: configfs-tsm (Linux configfs-tsm, TDX or SNP detected),
+                          tdx, sev-snp, or simulated (default; development only, insecure)
+  --tsm-root <dir>        configfs-tsm report root (default /sys/kernel/config/tsm/report)
+  --gpu-evidence-cmd <p>  program that prints NVIDIA GPU evidence JSON for the nonce in
+                          $SEALGATE_GPU_NONCE (or an argument containing {nonce})
+  --gpu-evidence-arg <a>  argument for that program (repeatable)
+  --gpu-evidence-kind <k> nvidia-spdm (default) or nvidia-nras
   --backend <name>        demo (built-in, default) or openai
   --upstream <url>        openai backend: base URL, e.g. http://127.0.0.1:8000/v1
   --upstream-key <key>    openai backend: API key for the upstream (env SEALGATE_UPSTREAM_KEY)
@@ -50,9 +58,20 @@ export async function buildBackend(values: {
   throw new UsageError(`unknown backend ${name}`);
 }
 
-export async function buildTee(kind: string | undefined): Promise<TeeEvidenceProvider> {
+export async function buildTee(kind: string | undefined, tsmRoot?: string): Promise<TeeEvidenceProvider> {
+  const root = tsmRoot ? { root: tsmRoot } : {};
   if (kind === undefined || kind === 'simulated') return SimulatedTeeProvider.create();
+  if (kind === 'configfs-tsm') return ConfigfsTsmProvider.detect(root);
+  if (kind === 'tdx' || kind === 'sev-snp') return new ConfigfsTsmProvider({ kind, ...root });
   throw new UsageError(`unknown --tee ${kind}`);
+}
+
+export function buildGpus(values: { 'gpu-evidence-cmd'?: string; 'gpu-evidence-arg'?: string[]; 'gpu-evidence-kind'?: string }): GpuEvidenceProvider[] {
+  const cmd = values['gpu-evidence-cmd'];
+  if (!cmd) return [];
+  const kind = values['gpu-evidence-kind'] ?? 'nvidia-spdm';
+  if (kind !== 'nvidia-spdm' && kind !== 'nvidia-nras') throw new UsageError(`unknown --gpu-evidence-kind ${kind}`);
+  return [new NvidiaCommandProvider({ argv: [cmd, ...(values['gpu-evidence-arg'] ?? [])], kind })];
 }
 
 export async function runWorker(argv: string[]): Promise<RunningWorker> {
@@ -62,6 +81,10 @@ export async function runWorker(argv: string[]): Promise<RunningWorker> {
     host: { type: 'string' },
     'public-url': { type: 'string' },
     tee: { type: 'string' },
+    'tsm-root': { type: 'string' },
+    'gpu-evidence-cmd': { type: 'string' },
+    'gpu-evidence-arg': { type: 'string', multiple: true },
+    'gpu-evidence-kind': { type: 'string' },
     backend: { type: 'string' },
     upstream: { type: 'string' },
     'upstream-key': { type: 'string' },
@@ -70,12 +93,13 @@ export async function runWorker(argv: string[]): Promise<RunningWorker> {
   });
   const gatewayUrl = values.gateway ?? process.env.SEALGATE_GATEWAY;
   if (!gatewayUrl) throw new UsageError('--gateway <url> is required');
-  const tee = await buildTee(values.tee);
+  const tee = await buildTee(values.tee, values['tsm-root']);
   if (tee.kind === 'simulated') console.error('WARNING: simulated TEE — this worker proves nothing about hardware (development only).');
   const w = await startWorker({
     gatewayUrl,
     backend: await buildBackend(values),
     tee,
+    gpus: buildGpus(values),
     port: int(values.port, 'port') ?? 0,
     host: values.host ?? '127.0.0.1',
     publicUrl: values['public-url'],
