@@ -1,5 +1,6 @@
 import { UsageError } from './args.ts';
 import { DEV_HELP, runDev } from './dev.ts';
+import { EVIDENCE_HELP, runEvidence } from './evidence.ts';
 import { GATEWAY_HELP, runGateway } from './gateway.ts';
 import { KEYS_HELP, runKeys } from './keys.ts';
 import { runWorker, WORKER_HELP } from './worker.ts';
@@ -11,6 +12,7 @@ Commands:
   sealgate gateway    run the gateway
   sealgate worker     run an enclave worker
   sealgate keys       create, list and revoke API keys
+  sealgate evidence   collect this node's evidence bundle (to check it with sealgate verify)
 
 Run \`sealgate <command> --help\` for options.`;
 
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
     },
   },
   keys: { help: KEYS_HELP, run: runKeys },
+  evidence: { help: EVIDENCE_HELP, run: runEvidence },
 };
 
 function onSignal(stop: () => Promise<void>) {
