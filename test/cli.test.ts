@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parsePolicy } from '../attestation/index.ts';
+import { parsePolicy, verifyBundle } from '../attestation/index.ts';
 import { startGateway } from '../gateway/node.ts';
 import { openLibsqlStorage } from '../gateway/storage/libsql.ts';
 import { runCli, startCli } from './cli.ts';
@@ -128,5 +128,26 @@ describe('sealgate worker', () => {
       worker.proc.kill('SIGKILL');
       await gw.close();
     }
+  });
+});
+
+describe('sealgate evidence', () => {
+  it('collects a bundle that verifies against its nonce, and only that nonce', async () => {
+    const nonce = 'cd'.repeat(32);
+    const r = await runCli(['evidence', '--nonce', nonce]);
+    expect(r.code).toBe(0);
+    const bundle = JSON.parse(r.stdout);
+    const policy = parsePolicy({ allowSimulated: true });
+    const now = Math.floor(Date.now() / 1000);
+    const v = await verifyBundle(bundle, { policy, now, expectedNonce: nonce });
+    expect(v.tee.kind).toBe('simulated');
+    const err = await verifyBundle(bundle, { policy, now, expectedNonce: 'ce'.repeat(32) }).catch((e) => e);
+    expect(err.code).toBe('NONCE_MISMATCH');
+  });
+
+  it('fails with a typed error when configfs-tsm is absent', async () => {
+    const r = await runCli(['evidence', '--tee', 'tdx', '--tsm-root', join(tmp(), 'none')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('TSM_UNAVAILABLE');
   });
 });
