@@ -1,0 +1,550 @@
+/**
+ * HPKE (RFC 9180), base mode only (mode_base = 0x00).
+ *
+ * Suites:
+ *   KEM  0x0020 DHKEM(X25519, HKDF-SHA256)          (RFC 9180 §7.1)
+ *   KEM  0x647a X-Wing (ML-KEM-768 + X25519)         (draft-connolly-cfrg-xwing-kem, "Use in HPKE")
+ *   KDF  0x0001 HKDF-SHA256
+ *   AEAD 0x0001 AES-128-GCM, 0x0003 ChaCha20-Poly1305
+ *
+ * Pure TypeScript on top of @noble/*: no `node:` imports, no Buffer, so it runs
+ * in browsers, Cloudflare Workers and Node alike.
+ */
+import { x25519 } from '@noble/curves/ed25519.js';
+import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
+import { extract, expand } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { shake256 } from '@noble/hashes/sha3.js';
+import { gcm } from '@noble/ciphers/aes.js';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { SealError } from './errors.ts';
+
+// ---------------------------------------------------------------------------
+// Identifiers
+
+export const MODE_BASE = 0x00;
+export const KEM_DHKEM_X25519_HKDF_SHA256 = 0x0020;
+/** X-Wing's HPKE KEM id (25722 = 0x647a), from draft-connolly-cfrg-xwing-kem §IANA. */
+export const KEM_XWING = 0x647a;
+export const KDF_HKDF_SHA256 = 0x0001;
+export const AEAD_AES_128_GCM = 0x0001;
+export const AEAD_CHACHA20_POLY1305 = 0x0003;
+
+export type KemName = 'X25519' | 'X-Wing';
+export type AeadName = 'AES-128-GCM' | 'ChaCha20-Poly1305';
+
+// ---------------------------------------------------------------------------
+// Byte helpers (local, small, allocation-conscious)
+
+const te = new TextEncoder();
+export const utf8 = (s: string): Uint8Array => te.encode(s);
+
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export function i2osp(value: number, length: number): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0) throw new SealError('INVALID_ARGUMENT', 'i2osp: bad value');
+  const out = new Uint8Array(length);
+  let v = value;
+  for (let i = length - 1; i >= 0 && v > 0; i--) {
+    out[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+  if (v > 0) throw new SealError('INVALID_ARGUMENT', 'i2osp: value too large');
+  return out;
+}
+
+/** Constant-time equality for equal-length inputs. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+function requireBytes(name: string, v: unknown, len?: number): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new SealError('INVALID_ARGUMENT', `${name} must be a Uint8Array`);
+  if (len !== undefined && v.length !== len) {
+    throw new SealError('INVALID_ARGUMENT', `${name} must be ${len} bytes, got ${v.length}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// KDF: HKDF-SHA256 with RFC 9180 labels
+
+const HPKE_V1 = utf8('HPKE-v1');
+const EMPTY = new Uint8Array(0);
+
+export interface Kdf {
+  readonly id: number;
+  readonly Nh: number;
+  extract(salt: Uint8Array, ikm: Uint8Array): Uint8Array;
+  expand(prk: Uint8Array, info: Uint8Array, L: number): Uint8Array;
+  labeledExtract(suiteId: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array;
+  labeledExpand(suiteId: Uint8Array, prk: Uint8Array, label: string, info: Uint8Array, L: number): Uint8Array;
+}
+
+export const HKDF_SHA256: Kdf = {
+  id: KDF_HKDF_SHA256,
+  Nh: 32,
+  extract(salt, ikm) {
+    return extract(sha256, ikm, salt);
+  },
+  expand(prk, info, L) {
+    if (L > 255 * 32) throw new SealError('INVALID_ARGUMENT', 'HKDF-Expand length too large');
+    return expand(sha256, prk, info, L);
+  },
+  labeledExtract(suiteId, salt, label, ikm) {
+    return this.extract(salt, concat(HPKE_V1, suiteId, utf8(label), ikm));
+  },
+  labeledExpand(suiteId, prk, label, info, L) {
+    if (L > 0xffff) throw new SealError('INVALID_ARGUMENT', 'LabeledExpand length too large');
+    return this.expand(prk, concat(i2osp(L, 2), HPKE_V1, suiteId, utf8(label), info), L);
+  },
+};
+
+// ---------------------------------------------------------------------------
+// KEMs
+
+export interface KeyPair {
+  secretKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+export interface EncapResult {
+  sharedSecret: Uint8Array;
+  enc: Uint8Array;
+}
+
+export interface Kem {
+  readonly id: number;
+  readonly name: KemName;
+  readonly Nsecret: number;
+  readonly Nenc: number;
+  readonly Npk: number;
+  readonly Nsk: number;
+  generateKeyPair(): KeyPair;
+  deriveKeyPair(ikm: Uint8Array): KeyPair;
+  publicKeyOf(secretKey: Uint8Array): Uint8Array;
+  /**
+   * Encapsulate to `publicKey`. `ikmE` makes it deterministic (test vectors only):
+   * for DHKEM it is DeriveKeyPair's ikm for the ephemeral key; for X-Wing it is
+   * the 64-byte `eseed` of the draft's derandomized Encapsulate.
+   */
+  encap(publicKey: Uint8Array, ikmE?: Uint8Array): EncapResult;
+  decap(enc: Uint8Array, secretKey: Uint8Array, publicKey?: Uint8Array): Uint8Array;
+}
+
+const KEM_SUITE_X25519 = concat(utf8('KEM'), i2osp(KEM_DHKEM_X25519_HKDF_SHA256, 2));
+
+function dhX25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
+  let dh: Uint8Array;
+  try {
+    dh = x25519.getSharedSecret(sk, pk);
+  } catch (cause) {
+    throw new SealError('KEM_FAILED', 'X25519 rejected the public key', { cause });
+  }
+  // RFC 9180 §7.1.4: reject the all-zero output (small-order point).
+  let acc = 0;
+  for (let i = 0; i < dh.length; i++) acc |= dh[i]!;
+  if (acc === 0) throw new SealError('KEM_FAILED', 'X25519 produced the all-zero shared secret');
+  return dh;
+}
+
+export const DHKEM_X25519: Kem = {
+  id: KEM_DHKEM_X25519_HKDF_SHA256,
+  name: 'X25519',
+  Nsecret: 32,
+  Nenc: 32,
+  Npk: 32,
+  Nsk: 32,
+  generateKeyPair() {
+    return this.deriveKeyPair(randomBytes(32));
+  },
+  deriveKeyPair(ikm) {
+    requireBytes('ikm', ikm);
+    const dkpPrk = HKDF_SHA256.labeledExtract(KEM_SUITE_X25519, EMPTY, 'dkp_prk', ikm);
+    const sk = HKDF_SHA256.labeledExpand(KEM_SUITE_X25519, dkpPrk, 'sk', EMPTY, 32);
+    return { secretKey: sk, publicKey: x25519.getPublicKey(sk) };
+  },
+  publicKeyOf(secretKey) {
+    if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) {
+      throw new SealError('KEY_MISMATCH', 'X25519 secret key must be 32 bytes');
+    }
+    return x25519.getPublicKey(secretKey);
+  },
+  encap(pkR, ikmE) {
+    if (!(pkR instanceof Uint8Array) || pkR.length !== 32) {
+      throw new SealError('KEY_MISMATCH', 'X25519 public key must be 32 bytes');
+    }
+    const { secretKey: skE, publicKey: pkE } = ikmE ? this.deriveKeyPair(ikmE) : this.generateKeyPair();
+    const dh = dhX25519(skE, pkR);
+    const enc = pkE;
+    const kemContext = concat(enc, pkR);
+    return { sharedSecret: extractAndExpandX25519(dh, kemContext), enc };
+  },
+  decap(enc, skR, pkR) {
+    if (!(enc instanceof Uint8Array) || enc.length !== 32) {
+      throw new SealError('MALFORMED_MESSAGE', 'X25519 enc must be 32 bytes');
+    }
+    if (!(skR instanceof Uint8Array) || skR.length !== 32) {
+      throw new SealError('KEY_MISMATCH', 'X25519 secret key must be 32 bytes');
+    }
+    const dh = dhX25519(skR, enc);
+    const pk = pkR ?? x25519.getPublicKey(skR);
+    return extractAndExpandX25519(dh, concat(enc, pk));
+  },
+};
+
+function extractAndExpandX25519(dh: Uint8Array, kemContext: Uint8Array): Uint8Array {
+  const eaePrk = HKDF_SHA256.labeledExtract(KEM_SUITE_X25519, EMPTY, 'eae_prk', dh);
+  return HKDF_SHA256.labeledExpand(KEM_SUITE_X25519, eaePrk, 'shared_secret', kemContext, 32);
+}
+
+/**
+ * X-Wing per draft-connolly-cfrg-xwing-kem (noble's `ml_kem768_x25519`, tested by
+ * noble against draft -10; we check it against the draft's own vectors in
+ * sdk/hpke/vectors/xwing-draft.json). Secret key = 32-byte seed; public key
+ * 1216 bytes (pk_M || pk_X); enc = ciphertext 1120 bytes (ct_M || ct_X).
+ * The KEM output is used directly as the HPKE shared secret ("Use in HPKE").
+ */
+export const XWING: Kem = {
+  id: KEM_XWING,
+  name: 'X-Wing',
+  Nsecret: 32,
+  Nenc: 1120,
+  Npk: 1216,
+  Nsk: 32,
+  generateKeyPair() {
+    const { secretKey, publicKey } = ml_kem768_x25519.keygen(randomBytes(32));
+    return { secretKey, publicKey };
+  },
+  deriveKeyPair(ikm) {
+    requireBytes('ikm', ikm);
+    const seed = shake256(ikm, { dkLen: 32 });
+    const { secretKey, publicKey } = ml_kem768_x25519.keygen(seed);
+    return { secretKey, publicKey };
+  },
+  publicKeyOf(secretKey) {
+    if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) {
+      throw new SealError('KEY_MISMATCH', 'X-Wing secret key must be 32 bytes');
+    }
+    return ml_kem768_x25519.getPublicKey(secretKey);
+  },
+  encap(pkR, ikmE) {
+    if (!(pkR instanceof Uint8Array) || pkR.length !== 1216) {
+      throw new SealError('KEY_MISMATCH', 'X-Wing public key must be 1216 bytes');
+    }
+    if (ikmE !== undefined) requireBytes('X-Wing eseed', ikmE, 64);
+    try {
+      const { cipherText, sharedSecret } = ml_kem768_x25519.encapsulate(pkR, ikmE ?? randomBytes(64));
+      return { sharedSecret, enc: cipherText };
+    } catch (cause) {
+      throw new SealError('KEM_FAILED', 'X-Wing encapsulation failed (invalid public key)', { cause });
+    }
+  },
+  decap(enc, skR) {
+    if (!(enc instanceof Uint8Array) || enc.length !== 1120) {
+      throw new SealError('MALFORMED_MESSAGE', 'X-Wing enc must be 1120 bytes');
+    }
+    if (!(skR instanceof Uint8Array) || skR.length !== 32) {
+      throw new SealError('KEY_MISMATCH', 'X-Wing secret key must be 32 bytes');
+    }
+    try {
+      // ML-KEM decapsulation never fails (implicit rejection); X25519 part may.
+      return ml_kem768_x25519.decapsulate(enc, skR);
+    } catch (cause) {
+      throw new SealError('KEM_FAILED', 'X-Wing decapsulation failed', { cause });
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------
+// AEADs
+
+export interface Aead {
+  readonly id: number;
+  readonly name: AeadName;
+  readonly Nk: number;
+  readonly Nn: number;
+  readonly Nt: number;
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Uint8Array;
+  /** Throws SealError('OPEN_FAILED') on authentication failure. */
+  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array;
+}
+
+function aeadOpen(f: () => Uint8Array): Uint8Array {
+  try {
+    return f();
+  } catch (cause) {
+    throw new SealError('OPEN_FAILED', 'AEAD authentication failed', { cause });
+  }
+}
+
+export const AES_128_GCM: Aead = {
+  id: AEAD_AES_128_GCM,
+  name: 'AES-128-GCM',
+  Nk: 16,
+  Nn: 12,
+  Nt: 16,
+  seal: (key, nonce, aad, pt) => gcm(key, nonce, aad).encrypt(pt),
+  open: (key, nonce, aad, ct) => {
+    if (ct.length < 16) throw new SealError('OPEN_FAILED', 'ciphertext shorter than the tag');
+    return aeadOpen(() => gcm(key, nonce, aad).decrypt(ct));
+  },
+};
+
+export const CHACHA20_POLY1305: Aead = {
+  id: AEAD_CHACHA20_POLY1305,
+  name: 'ChaCha20-Poly1305',
+  Nk: 32,
+  Nn: 12,
+  Nt: 16,
+  seal: (key, nonce, aad, pt) => chacha20poly1305(key, nonce, aad).encrypt(pt),
+  open: (key, nonce, aad, ct) => {
+    if (ct.length < 16) throw new SealError('OPEN_FAILED', 'ciphertext shorter than the tag');
+    return aeadOpen(() => chacha20poly1305(key, nonce, aad).decrypt(ct));
+  },
+};
+
+// ---------------------------------------------------------------------------
+// Registry
+
+const KEMS = new Map<number, Kem>([
+  [DHKEM_X25519.id, DHKEM_X25519],
+  [XWING.id, XWING],
+]);
+const KDFS = new Map<number, Kdf>([[HKDF_SHA256.id, HKDF_SHA256]]);
+const AEADS = new Map<number, Aead>([
+  [AES_128_GCM.id, AES_128_GCM],
+  [CHACHA20_POLY1305.id, CHACHA20_POLY1305],
+]);
+
+export function kemById(id: number): Kem {
+  const k = KEMS.get(id);
+  if (!k) throw new SealError('UNSUPPORTED_SUITE', `unsupported KEM id 0x${id.toString(16).padStart(4, '0')}`);
+  return k;
+}
+export function kdfById(id: number): Kdf {
+  const k = KDFS.get(id);
+  if (!k) throw new SealError('UNSUPPORTED_SUITE', `unsupported KDF id 0x${id.toString(16).padStart(4, '0')}`);
+  return k;
+}
+export function aeadById(id: number): Aead {
+  const a = AEADS.get(id);
+  if (!a) throw new SealError('UNSUPPORTED_SUITE', `unsupported AEAD id 0x${id.toString(16).padStart(4, '0')}`);
+  return a;
+}
+export function kemByName(name: KemName): Kem {
+  if (name === 'X25519') return DHKEM_X25519;
+  if (name === 'X-Wing') return XWING;
+  throw new SealError('UNSUPPORTED_SUITE', `unsupported KEM ${String(name)}`);
+}
+export function aeadByName(name: AeadName): Aead {
+  if (name === 'AES-128-GCM') return AES_128_GCM;
+  if (name === 'ChaCha20-Poly1305') return CHACHA20_POLY1305;
+  throw new SealError('UNSUPPORTED_SUITE', `unsupported AEAD ${String(name)}`);
+}
+
+export interface Suite {
+  readonly kem: Kem;
+  readonly kdf: Kdf;
+  readonly aead: Aead;
+  /** "HPKE" || I2OSP(kem_id, 2) || I2OSP(kdf_id, 2) || I2OSP(aead_id, 2) */
+  readonly id: Uint8Array;
+}
+
+export function suite(kemId: number, kdfId: number, aeadId: number): Suite {
+  const kem = kemById(kemId);
+  const kdf = kdfById(kdfId);
+  const aead = aeadById(aeadId);
+  return { kem, kdf, aead, id: concat(utf8('HPKE'), i2osp(kemId, 2), i2osp(kdfId, 2), i2osp(aeadId, 2)) };
+}
+
+// ---------------------------------------------------------------------------
+// Key schedule and contexts (RFC 9180 §5.1 – §5.3)
+
+/** Largest sequence number we allow; far below 2^96 - 1 (RFC 9180 §5.2) and exact in a JS number. */
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+export class Context {
+  /** @internal exposed for test vectors only */
+  readonly key: Uint8Array;
+  /** @internal exposed for test vectors only */
+  readonly baseNonce: Uint8Array;
+  /** @internal exposed for test vectors only */
+  readonly exporterSecret: Uint8Array;
+  readonly suite: Suite;
+  protected _seq = 0;
+
+  constructor(s: Suite, key: Uint8Array, baseNonce: Uint8Array, exporterSecret: Uint8Array) {
+    this.suite = s;
+    this.key = key;
+    this.baseNonce = baseNonce;
+    this.exporterSecret = exporterSecret;
+  }
+
+  /** The sequence number the next Seal/Open will use. */
+  get seq(): number {
+    return this._seq;
+  }
+
+  /** base_nonce XOR I2OSP(seq, Nn). */
+  computeNonce(seq: number): Uint8Array {
+    return xorCounter(this.baseNonce, seq);
+  }
+
+  protected incrementSeq(): void {
+    if (this._seq >= MAX_SEQ) throw new SealError('STATE_ERROR', 'HPKE sequence number overflow');
+    this._seq++;
+  }
+
+  /** Secret export (RFC 9180 §5.3): LabeledExpand(exporter_secret, "sec", exporter_context, L). */
+  export(exporterContext: Uint8Array, L: number): Uint8Array {
+    requireBytes('exporterContext', exporterContext);
+    if (!Number.isInteger(L) || L < 0 || L > 255 * this.suite.kdf.Nh) {
+      throw new SealError('INVALID_ARGUMENT', 'export length out of range');
+    }
+    return this.suite.kdf.labeledExpand(this.suite.id, this.exporterSecret, 'sec', exporterContext, L);
+  }
+}
+
+export class SenderContext extends Context {
+  seal(plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+    requireBytes('plaintext', plaintext);
+    requireBytes('aad', aad);
+    if (this._seq >= MAX_SEQ) throw new SealError('STATE_ERROR', 'HPKE sequence number overflow');
+    const ct = this.suite.aead.seal(this.key, this.computeNonce(this._seq), aad, plaintext);
+    this.incrementSeq();
+    return ct;
+  }
+}
+
+export class RecipientContext extends Context {
+  open(ciphertext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+    requireBytes('ciphertext', ciphertext);
+    requireBytes('aad', aad);
+    if (this._seq >= MAX_SEQ) throw new SealError('STATE_ERROR', 'HPKE sequence number overflow');
+    const pt = this.suite.aead.open(this.key, this.computeNonce(this._seq), aad, ciphertext);
+    this.incrementSeq();
+    return pt;
+  }
+}
+
+/** nonce XOR I2OSP(counter, Nn): counter right-aligned, big-endian. */
+export function xorCounter(base: Uint8Array, counter: number): Uint8Array {
+  const out = base.slice();
+  let c = counter;
+  for (let i = out.length - 1; i >= 0 && c > 0; i--) {
+    out[i]! ^= c % 256;
+    c = Math.floor(c / 256);
+  }
+  return out;
+}
+
+function keySchedule<C extends Context>(
+  s: Suite,
+  sharedSecret: Uint8Array,
+  info: Uint8Array,
+  Ctor: new (s: Suite, k: Uint8Array, n: Uint8Array, e: Uint8Array) => C,
+): C {
+  const { kdf, aead, id } = s;
+  const pskIdHash = kdf.labeledExtract(id, EMPTY, 'psk_id_hash', EMPTY);
+  const infoHash = kdf.labeledExtract(id, EMPTY, 'info_hash', info);
+  const ksc = concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+  const secret = kdf.labeledExtract(id, sharedSecret, 'secret', EMPTY);
+  const key = kdf.labeledExpand(id, secret, 'key', ksc, aead.Nk);
+  const baseNonce = kdf.labeledExpand(id, secret, 'base_nonce', ksc, aead.Nn);
+  const exporterSecret = kdf.labeledExpand(id, secret, 'exp', ksc, kdf.Nh);
+  return new Ctor(s, key, baseNonce, exporterSecret);
+}
+
+export interface SetupOptions {
+  /** Test-only: deterministic ephemeral input (see Kem.encap). Never set this in production. */
+  ikmE?: Uint8Array;
+}
+
+/** SetupBaseS (RFC 9180 §5.1.1). */
+export function setupBaseS(
+  s: Suite,
+  pkR: Uint8Array,
+  info: Uint8Array = EMPTY,
+  opts: SetupOptions = {},
+): { enc: Uint8Array; ctx: SenderContext } {
+  requireBytes('info', info);
+  const { sharedSecret, enc } = s.kem.encap(pkR, opts.ikmE);
+  return { enc, ctx: keySchedule(s, sharedSecret, info, SenderContext) };
+}
+
+/** SetupBaseR (RFC 9180 §5.1.1). `pkR` is optional (derived from skR when absent). */
+export function setupBaseR(
+  s: Suite,
+  enc: Uint8Array,
+  skR: Uint8Array,
+  info: Uint8Array = EMPTY,
+  pkR?: Uint8Array,
+): RecipientContext {
+  requireBytes('info', info);
+  const sharedSecret = s.kem.decap(enc, skR, pkR);
+  return keySchedule(s, sharedSecret, info, RecipientContext);
+}
+
+/** Single-shot SealBase (RFC 9180 §6.1). */
+export function sealBase(
+  s: Suite,
+  pkR: Uint8Array,
+  info: Uint8Array,
+  aad: Uint8Array,
+  pt: Uint8Array,
+  opts: SetupOptions = {},
+): { enc: Uint8Array; ct: Uint8Array } {
+  const { enc, ctx } = setupBaseS(s, pkR, info, opts);
+  return { enc, ct: ctx.seal(pt, aad) };
+}
+
+/** Single-shot OpenBase (RFC 9180 §6.1). */
+export function openBase(
+  s: Suite,
+  enc: Uint8Array,
+  skR: Uint8Array,
+  info: Uint8Array,
+  aad: Uint8Array,
+  ct: Uint8Array,
+): Uint8Array {
+  return setupBaseR(s, enc, skR, info).open(ct, aad);
+}
+
+/** Single-shot SendExport (RFC 9180 §6.2). */
+export function sendExport(
+  s: Suite,
+  pkR: Uint8Array,
+  info: Uint8Array,
+  exporterContext: Uint8Array,
+  L: number,
+  opts: SetupOptions = {},
+): { enc: Uint8Array; exported: Uint8Array } {
+  const { enc, ctx } = setupBaseS(s, pkR, info, opts);
+  return { enc, exported: ctx.export(exporterContext, L) };
+}
+
+/** Single-shot ReceiveExport (RFC 9180 §6.2). */
+export function receiveExport(
+  s: Suite,
+  enc: Uint8Array,
+  skR: Uint8Array,
+  info: Uint8Array,
+  exporterContext: Uint8Array,
+  L: number,
+): Uint8Array {
+  return setupBaseR(s, enc, skR, info).export(exporterContext, L);
+}

@@ -1,0 +1,35 @@
+export { SealError, isSealError } from './errors.ts';
+export type { SealErrorCode } from './errors.ts';
+export {
+  sealRequest,
+  openRequest,
+  DEFAULT_AEAD,
+  REQUEST_INFO_LABEL,
+  type Recipient,
+  type RecipientKeys,
+  type SealRequestOptions,
+  type SealedRequest,
+  type OpenRequestOptions,
+  type OpenedRequest,
+} from './request.ts';
+export {
+  ResponseSealer,
+  ResponseOpener,
+  openResponseStream,
+  sealResponseStream,
+  DEFAULT_MAX_CHUNK,
+  RESPONSE_EXPORT_LABEL,
+  type SealChunkOptions,
+} from './response.ts';
+export { ReplayGuard, type ReplayGuardOptions } from './replay.ts';
+export {
+  selectRecipient,
+  generateRecipientKeys,
+  bindingKeysFor,
+  encodeKey,
+  decodeKey,
+  KEM_PREFERENCE,
+  type BindingKey,
+} from './suites.ts';
+export { PROTOCOL_VERSION, HEADER_LENGTH } from './wire.ts';
+export type { KemName, AeadName, KeyPair } from '../hpke/hpke.ts';

@@ -1,0 +1,23 @@
+/**
+ * TEST-ONLY hooks: deterministic sealing for test vectors. These inject the
+ * ephemeral KEM randomness and the response nonce. Never use them in
+ * production — reusing ikmE or a response nonce destroys confidentiality.
+ */
+import {
+  openRequestWith,
+  sealRequestWith,
+  type OpenRequestOptions,
+  type OpenedRequest,
+  type SealRequestOptions,
+  type SealedRequest,
+} from './request.ts';
+
+/** ikmE: 32+ bytes for X25519 (DeriveKeyPair input), exactly 64 bytes (eseed) for X-Wing. */
+export function sealRequestDeterministic(opts: SealRequestOptions, ikmE: Uint8Array): SealedRequest {
+  return sealRequestWith(opts, { ikmE });
+}
+
+/** responseNonce: max(Nn, Nk) bytes (16 for AES-128-GCM, 32 for ChaCha20-Poly1305). */
+export function openRequestDeterministic(opts: OpenRequestOptions, responseNonce: Uint8Array): OpenedRequest {
+  return openRequestWith(opts, { responseNonce });
+}
