@@ -26,6 +26,7 @@ export const EvidenceBundleSchema = z.strictObject({
       .array(z.strictObject({ id: z.string().min(1).max(256), digest: z.string().min(1).max(256) }))
       .min(1)
       .max(64),
+    issuedAt: z.number().int().positive().optional(),
   }),
 });
 

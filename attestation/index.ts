@@ -5,7 +5,7 @@
 export * from './errors.ts';
 export * from './types.ts';
 export { parsePolicy, PolicySchema, matchesMeasurementSet, type Policy, type PolicyInput } from './policy.ts';
-export { reportDataFor, gpuNonceFor, canonicalJson, REPORT_DATA_TAG, GPU_NONCE_TAG } from './binding.ts';
+export { reportDataFor, gpuNonceFor, canonicalJson, workerIdFor, REPORT_DATA_TAG, GPU_NONCE_TAG } from './binding.ts';
 export { parseEvidenceBundle, EvidenceBundleSchema } from './bundle.ts';
 export {
   createBundleVerifier,

@@ -27,6 +27,12 @@ export interface BindingClaims {
   /** Gateway nonce, hex. */
   nonce: string;
   models: BoundModel[];
+  /**
+   * When the enclave collected this evidence, unix seconds. Bound by the report
+   * data, so a relay cannot refresh an old bundle; verifiers refuse it when
+   * older than `policy.maxEvidenceAgeSeconds`. Clients (the SDK) require it.
+   */
+  issuedAt?: number;
 }
 
 /** A worker's complete evidence, as it registers it and as the gateway serves it to clients. */

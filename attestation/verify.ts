@@ -1,6 +1,7 @@
 import { gpuNonceFor, reportDataFor } from './binding.ts';
 import { parseEvidenceBundle } from './bundle.ts';
 import {
+  EvidenceExpiredError,
   GpuEvidenceRequiredError,
   KindNotAllowedError,
   MalformedEvidenceError,
@@ -10,6 +11,9 @@ import {
 } from './errors.ts';
 import type { GpuKind, GpuVerdict, GpuVerifier, TeeKind, TeeVerifier, Verdict, VerifyContext } from './types.ts';
 import { equalBytes, fromBase64 } from './util/bytes.ts';
+
+/** Tolerated clock skew between an enclave and a verifier, seconds. */
+const MAX_SKEW_SECONDS = 60;
 
 /**
  * Fetches collateral for TEE evidence (e.g. Intel PCS/PCCS for DCAP quotes).
@@ -55,6 +59,13 @@ export function createBundleVerifier(set: VerifierSet): BundleVerifier {
     if (bundle.binding.nonce !== options.expectedNonce.toLowerCase()) {
       throw new NonceMismatchError('evidence bundle is bound to a different nonce');
     }
+    const issuedAt = bundle.binding.issuedAt;
+    if (issuedAt !== undefined) {
+      if (issuedAt > now + MAX_SKEW_SECONDS) throw new EvidenceExpiredError(`evidence issued in the future (${issuedAt} > ${now})`);
+      if (now - issuedAt > policy.maxEvidenceAgeSeconds) {
+        throw new EvidenceExpiredError(`evidence is ${now - issuedAt}s old; policy allows ${policy.maxEvidenceAgeSeconds}s`);
+      }
+    }
     const teeVerifier = tee.get(bundle.tee.kind);
     if (!teeVerifier) throw new UnsupportedFormatError(`no verifier for TEE evidence kind ${bundle.tee.kind}`);
     if (bundle.tee.kind !== 'simulated' && !policyAllowsKind(options, bundle.tee.kind)) {
@@ -86,6 +97,7 @@ export function createBundleVerifier(set: VerifierSet): BundleVerifier {
     }
     const expiresAt = Math.min(
       teeVerdict.expiresAt,
+      ...(issuedAt !== undefined ? [issuedAt + policy.maxEvidenceAgeSeconds] : []),
       ...gpus.map((g) => g.expiresAt),
       now + policy.maxVerdictSeconds,
     );

@@ -40,6 +40,7 @@ export async function runEvidence(argv: string[]): Promise<void> {
     keys: boundKeys(generateWorkerKeys()),
     nonce,
     models: backend.models().map((m) => ({ id: m.id, digest: m.digest })),
+    issuedAt: Math.floor(Date.now() / 1000),
   };
   const reportData = await reportDataFor(binding);
   const collected = await tee.collect(reportData);

@@ -164,6 +164,7 @@ export class EnclaveWorker {
       keys: boundKeys(this.keys),
       nonce,
       models: models.map((m) => ({ id: m.id, digest: m.digest })),
+      issuedAt: Math.floor(Date.now() / 1000),
     };
     const reportData = await reportDataFor(binding);
     const tee = await this.opts.tee.collect(reportData);

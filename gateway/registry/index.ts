@@ -7,8 +7,8 @@ import {
   type Policy,
   type Verdict,
 } from '../../attestation/index.ts';
-import { canonicalJson } from '../../attestation/binding.ts';
-import { digest, toBase64Url, toHex, utf8, equalBytes } from '../../attestation/util/bytes.ts';
+import { workerIdFor } from '../../attestation/binding.ts';
+import { toBase64Url, toHex, utf8, equalBytes } from '../../attestation/util/bytes.ts';
 import { ApiError, invalidRequest, notFound, unauthorized } from '../errors/index.ts';
 import type { Storage } from '../storage/types.ts';
 
@@ -207,11 +207,6 @@ export class WorkerRegistry {
   get(id: string): AdmittedWorker | undefined {
     return this.workers.get(id);
   }
-}
-
-/** Stable worker id: derived from the keys its evidence binds. */
-export async function workerIdFor(keys: EvidenceBundle['binding']['keys']): Promise<string> {
-  return 'wk_' + toHex(await digest('SHA-256', utf8(canonicalJson(keys)))).slice(0, 24);
 }
 
 /** What of a verdict is stored and shown (no secrets; report data as hex). */

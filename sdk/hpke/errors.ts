@@ -30,7 +30,13 @@ export type SealErrorCode =
   /** Sequence number space exhausted, or a sealer/opener used after it was finished. */
   | 'STATE_ERROR'
   /** API misuse: bad argument types or sizes (a programming error, not an attack). */
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /** A usage receipt that is malformed, badly signed, or does not match the request and response it claims. */
+  | 'RECEIPT_INVALID'
+  /** The model in the clear routing metadata differs from the model in the sealed body. */
+  | 'MODEL_MISMATCH'
+  /** The sealed head, body or trailer messages do not follow the HTTP binding. */
+  | 'PROTOCOL_ERROR';
 
 export class SealError extends Error {
   readonly code: SealErrorCode;

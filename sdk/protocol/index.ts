@@ -33,3 +33,4 @@ export {
 } from './suites.ts';
 export { PROTOCOL_VERSION, HEADER_LENGTH } from './wire.ts';
 export type { KemName, AeadName, KeyPair } from '../hpke/hpke.ts';
+export { signReceipt, verifyReceipt, digestHex, RECEIPT_TAG, type Receipt, type UnsignedReceipt } from './receipt.ts';
