@@ -6,11 +6,14 @@ import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam 
 import { errorResponse, type Backend, type Endpoint } from './backends/types.ts';
 import type { GpuEvidenceProvider, TeeEvidenceProvider } from './evidence/types.ts';
 import { boundKeys, generateWorkerKeys, type WorkerKeys } from './keys.ts';
+import { serveSealed } from './sealed.ts';
+import { ReplayGuard, type Receipt } from '../sdk/protocol/index.ts';
 
 export type WorkerEvent =
   | { event: 'registered'; workerId: string; admittedUntil: number; kind: string }
   | { event: 'registration_failed'; status: number; code: string | null; message: string }
   | { event: 'heartbeat_failed'; message: string }
+  | { event: 'receipt_failed'; requestId: string; message: string }
   | { event: 'deregistered'; workerId: string };
 
 export interface EnclaveWorkerOptions {
@@ -59,6 +62,10 @@ export class EnclaveWorker {
   private inFlight = 0;
   private idle: Array<() => void> = [];
   private draining = false;
+  /** Sealed requests already opened, refused if seen again while evidence for these keys can be valid. */
+  private readonly replay = new ReplayGuard({ ttlMs: 24 * 3600 * 1000 });
+  /** Receipts on their way to the gateway. */
+  private readonly receipts = new Set<Promise<void>>();
   private url = '';
   private readonly fetcher: (url: string, init: RequestInit) => Promise<Response>;
   private readonly gateway: string;
@@ -67,12 +74,43 @@ export class EnclaveWorker {
     this.fetcher = opts.fetch ?? ((u, i) => fetch(u, i));
     this.gateway = opts.gatewayUrl.replace(/\/+$/, '');
     this.app.get('/healthz', (c) => c.json({ status: this.draining ? 'draining' : 'ok', inFlight: this.inFlight }));
+    this.app.post('/v1/sealed', (c) => {
+      const req = c.req.raw;
+      if (!this.authorized(req) || !this.id) {
+        return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
+      }
+      if (this.draining) return errorResponse(503, 'This worker is draining.', null, 'worker_draining');
+      this.inFlight++;
+      return serveSealed(
+        req,
+        {
+          workerId: this.id,
+          keys: this.keys,
+          backend: this.opts.backend,
+          replay: this.replay,
+          onReceipt: (receipt) => {
+            const p = this.sendReceipt(receipt).finally(() => this.receipts.delete(p));
+            this.receipts.add(p);
+          },
+        },
+        () => this.release(),
+      );
+    });
     for (const [endpoint, path] of [
       ['chat.completions', '/v1/chat/completions'],
       ['completions', '/v1/completions'],
       ['embeddings', '/v1/embeddings'],
     ] as const) {
       this.app.post(path, (c) => this.serve(endpoint, c.req.raw));
+    }
+  }
+
+  /** Delivers a receipt to the gateway in clear (it verifies the signature before counting it). */
+  private async sendReceipt(receipt: Receipt): Promise<void> {
+    try {
+      await this.call('POST', `/v1/workers/${this.id}/receipts`, { receipt });
+    } catch (e) {
+      this.emit({ event: 'receipt_failed', requestId: receipt.requestId, message: e instanceof Error ? e.message : String(e) });
     }
   }
 
@@ -244,19 +282,28 @@ export class EnclaveWorker {
     this.timer = null;
   }
 
-  /** Stops taking requests, deregisters, and waits for in-flight requests (up to `timeoutMs`). */
+  /**
+   * Leaves cleanly: stops taking requests and tells the gateway (a draining
+   * heartbeat), waits for in-flight requests (up to `timeoutMs`) and their
+   * receipts to reach the gateway, then deregisters.
+   */
   async drain(timeoutMs = 30_000): Promise<void> {
     this.draining = true;
     this.stopHeartbeats();
-    if (this.id && this.token) {
-      await this.call('DELETE', `/v1/workers/${this.id}`, null).catch(() => {});
-      this.emit({ event: 'deregistered', workerId: this.id });
+    const registered = this.id && this.token;
+    if (registered) {
+      await this.call('POST', `/v1/workers/${this.id}/heartbeat`, { inFlight: this.inFlight, draining: true }).catch(() => {});
     }
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, timeoutMs);
         this.idle.push(() => (clearTimeout(t), resolve()));
       });
+    }
+    await Promise.allSettled([...this.receipts]);
+    if (registered) {
+      await this.call('DELETE', `/v1/workers/${this.id}`, null).catch(() => {});
+      this.emit({ event: 'deregistered', workerId: this.id! });
     }
   }
 

@@ -1,12 +1,14 @@
 import { Hono, type Context } from 'hono';
 import { verifyBundle, type BundleVerifier, type Policy } from '../attestation/index.ts';
-import { toHex } from '../attestation/util/bytes.ts';
+import { fromBase64, toHex } from '../attestation/util/bytes.ts';
 import { ApiKeyAuthenticator } from './auth/index.ts';
 import { ApiError, internalError, invalidRequest, modelNotFound, notFound, tooLarge } from './errors/index.ts';
 import { forward, type UpstreamFetch, type Usage } from './forward/index.ts';
+import { forwardSealed } from './forward/sealed.ts';
+import { isSealError, verifyReceipt, type Receipt } from '../sdk/protocol/index.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { RateLimiter } from './ratelimit/index.ts';
-import { WorkerRegistry, verdictSummary, type Endpoint } from './registry/index.ts';
+import { Endpoint as EndpointSchema, WorkerRegistry, verdictSummary, type Endpoint } from './registry/index.ts';
 import { Router } from './routing/index.ts';
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from './schemas/openai.ts';
 import type { ApiKeyRecord, Storage } from './storage/types.ts';
@@ -193,6 +195,39 @@ export function createGateway(options: GatewayOptions): Gateway {
     return c.json(modelObject(id, created));
   });
 
+  /** Charges tokens to the key, and logs the request (metadata and token counts only). */
+  const recordRequest = (r: {
+    requestId: string;
+    keyId: string;
+    endpoint: Endpoint;
+    model: string;
+    workerId: string | null;
+    mode: 'plain' | 'sealed';
+    status: number;
+    usage: Usage | null;
+    started: number;
+    outcome: string;
+  }) => {
+    const u: Usage = r.usage ?? { prompt_tokens: 0, completion_tokens: 0 };
+    limiter.addTokens(r.keyId, u.prompt_tokens + u.completion_tokens, now());
+    const durationMs = Math.round(performance.now() - r.started);
+    const status = r.outcome === 'broken' ? 502 : r.status;
+    requestLog.add({
+      id: r.requestId,
+      keyId: r.keyId,
+      endpoint: r.endpoint,
+      model: r.model,
+      workerId: r.workerId,
+      mode: r.mode,
+      status,
+      promptTokens: u.prompt_tokens,
+      completionTokens: u.completion_tokens,
+      durationMs,
+      createdAt: now(),
+    });
+    log({ event: 'request', requestId: r.requestId, endpoint: r.endpoint, model: r.model, workerId: r.workerId, status, promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, durationMs, outcome: r.outcome });
+  };
+
   const serve = (endpoint: Endpoint, path: string, schema: typeof ChatCompletionRequest | typeof CompletionRequest | typeof EmbeddingRequest) =>
     app.post(path, async (c) => {
       const started = performance.now();
@@ -223,28 +258,74 @@ export function createGateway(options: GatewayOptions): Gateway {
           signal: c.req.raw.signal,
           headers: { 'x-sealgate-mode': 'plain', 'x-request-id': requestId },
         },
-        ({ workerId, status, usage, outcome }) => {
-          const u: Usage = usage ?? { prompt_tokens: 0, completion_tokens: 0 };
-          limiter.addTokens(key.id, u.prompt_tokens + u.completion_tokens, now());
-          const durationMs = Math.round(performance.now() - started);
-          const row = {
-            id: requestId,
-            keyId: key.id,
-            endpoint,
-            model: body.model,
-            workerId,
-            mode: 'plain' as const,
-            status: outcome === 'broken' ? 502 : status,
-            promptTokens: u.prompt_tokens,
-            completionTokens: u.completion_tokens,
-            durationMs,
-            createdAt: now(),
-          };
-          requestLog.add(row);
-          log({ event: 'request', requestId, endpoint, model: body.model, workerId, status: row.status, promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, durationMs, outcome });
-        },
+        ({ workerId, status, usage, outcome }) =>
+          recordRequest({ requestId, keyId: key.id, endpoint, model: body.model, workerId, mode: 'plain', status, usage, started, outcome }),
       );
     });
+
+  // --- sealed path: ciphertext in, ciphertext out (docs/PROTOCOL.md §12) ---
+
+  /** Sealed requests awaiting their worker's receipt, by request id (bounded, oldest dropped first). */
+  const pending = new Map<string, { keyId: string; model: string; endpoint: Endpoint; workerId: string; started: number }>();
+
+  app.post('/v1/sealed', async (c) => {
+    const key = c.get('apiKey');
+    const requestId = c.get('requestId');
+    limiter.admit(key.id, { rpm: key.rpm ?? o.rpm, tpm: key.tpm ?? o.tpm }, now());
+    const endpoint = EndpointSchema.safeParse(c.req.header('x-sealgate-endpoint'));
+    const model = c.req.header('x-sealgate-model');
+    const workerId = c.req.header('x-sealgate-worker');
+    if (!endpoint.success) throw invalidRequest('x-sealgate-endpoint must be chat.completions, completions or embeddings.', 'x-sealgate-endpoint');
+    if (!model || model.length > 256) throw invalidRequest('x-sealgate-model is required.', 'x-sealgate-model');
+    if (!workerId || !/^wk_[0-9a-f]{24}$/.test(workerId)) throw invalidRequest('x-sealgate-worker must name an admitted worker.', 'x-sealgate-worker');
+    const body = await readBytes(c.req.raw, o.maxBodyBytes);
+    const started = performance.now();
+    pending.set(requestId, { keyId: key.id, model, endpoint: endpoint.data, workerId, started });
+    if (pending.size > 100_000) pending.delete(pending.keys().next().value!);
+    return forwardSealed(
+      forwardDeps,
+      { endpoint: endpoint.data, model, workerId, body, requestId, signal: c.req.raw.signal, headers: { 'x-sealgate-mode': 'sealed', 'x-request-id': requestId } },
+      ({ status, outcome }) => {
+        if (outcome !== 'broken' && status === 200) return; // the receipt completes the record
+        pending.delete(requestId);
+        recordRequest({ requestId, keyId: key.id, endpoint: endpoint.data, model, workerId, mode: 'sealed', status, usage: null, started, outcome });
+      },
+    );
+  });
+
+  /** A worker's signed usage receipt for a sealed request, verified against its bound receipt key. */
+  app.post('/v1/workers/:id/receipts', async (c) => {
+    const w = registry.authenticate(c.req.param('id'), c.req.header('authorization'));
+    const body = (await readJson(c.req.raw, 64 * 1024)) as { receipt?: unknown };
+    const bound = w.bundle.binding.keys.find((k) => k.use === 'receipt');
+    if (!bound) throw invalidRequest('worker evidence binds no receipt key');
+    let receipt: Receipt;
+    try {
+      receipt = verifyReceipt(body?.receipt, fromBase64(bound.key));
+    } catch (e) {
+      if (isSealError(e)) throw invalidRequest(`receipt refused: ${e.message}`, 'receipt', e.code);
+      throw e;
+    }
+    if (receipt.workerId !== w.id) throw invalidRequest('receipt names another worker', 'receipt', 'RECEIPT_INVALID');
+    const stored = await o.storage.insertReceipt(receipt);
+    const p = pending.get(receipt.requestId);
+    if (stored && p && p.workerId === w.id) {
+      pending.delete(receipt.requestId);
+      recordRequest({
+        requestId: receipt.requestId,
+        keyId: p.keyId,
+        endpoint: p.endpoint,
+        model: p.model,
+        workerId: w.id,
+        mode: 'sealed',
+        status: 200,
+        usage: { prompt_tokens: receipt.promptTokens, completion_tokens: receipt.completionTokens },
+        started: p.started,
+        outcome: 'complete',
+      });
+    }
+    return c.json({ stored });
+  });
 
   serve('chat.completions', '/v1/chat/completions', ChatCompletionRequest);
   serve('completions', '/v1/completions', CompletionRequest);
@@ -263,6 +344,16 @@ function modelObject(id: string, createdMs: number) {
 
 /** Reads a JSON body, refusing more than `limit` bytes (413) and bad JSON (400). */
 async function readJson(req: Request, limit: number): Promise<unknown> {
+  const bytes = await readBytes(req, limit);
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw invalidRequest('Request body is not valid JSON.');
+  }
+}
+
+/** Reads a body, refusing more than `limit` bytes (413). */
+async function readBytes(req: Request, limit: number): Promise<Uint8Array> {
   const declared = req.headers.get('content-length');
   let bytes: Uint8Array;
   if (declared !== null) {
@@ -274,11 +365,7 @@ async function readJson(req: Request, limit: number): Promise<unknown> {
     if (!req.body) throw invalidRequest('Request body is required and must be JSON.');
     bytes = await readLimited(req.body, limit);
   }
-  try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    throw invalidRequest('Request body is not valid JSON.');
-  }
+  return bytes;
 }
 
 /** Reads a stream of unknown length, giving up (413) past `limit` bytes. */

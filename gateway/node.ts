@@ -23,8 +23,9 @@ export interface RunningGateway extends Gateway {
 
 /**
  * A fetch-shaped client over a pooled undici `Agent` (keep-alive), using
- * `undici.request`, which costs a fraction of WHATWG fetch per call. SSE
- * answers stream; any other answer is read whole before it resolves.
+ * `undici.request`, which costs a fraction of WHATWG fetch per call. JSON
+ * answers are read whole before it resolves; anything else (SSE, sealed
+ * streams) streams.
  */
 export function pooledFetch(): { fetch: UpstreamFetch; close(): Promise<void> } {
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256 });
@@ -41,7 +42,7 @@ export function pooledFetch(): { fetch: UpstreamFetch; close(): Promise<void> } 
       if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
     }
     const init2 = { status: r.statusCode, headers };
-    if (!(headers.get('content-type') ?? '').includes('text/event-stream')) {
+    if ((headers.get('content-type') ?? 'application/json').includes('application/json')) {
       return new Response(r.statusCode === 204 ? null : new Uint8Array(await r.body.arrayBuffer()), init2);
     }
     const it = r.body[Symbol.asyncIterator]();

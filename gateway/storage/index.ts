@@ -1,2 +1,2 @@
-export type { ApiKeyRecord, RequestLogRecord, Storage, WorkerRecord } from './types.ts';
+export type { ApiKeyRecord, ReceiptRecord, RequestLogRecord, Storage, WorkerRecord } from './types.ts';
 export { SqlStorage, SCHEMA, type SqlExecutor } from './sql.ts';

@@ -1,4 +1,4 @@
-import type { ApiKeyRecord, RequestLogRecord, Storage, WorkerRecord } from './types.ts';
+import type { ApiKeyRecord, ReceiptRecord, RequestLogRecord, Storage, WorkerRecord } from './types.ts';
 
 /** Minimal SQL driver surface shared by libsql and D1 adapters. Plain SQLite SQL only. */
 export interface SqlExecutor {
@@ -20,6 +20,10 @@ export const SCHEMA = [
     mode TEXT NOT NULL, status INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
     duration_ms INTEGER NOT NULL, created_at INTEGER NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS requests_key_time ON requests (key_id, created_at)`,
+  `CREATE TABLE IF NOT EXISTS receipts (
+    worker_id TEXT NOT NULL, request_id TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, request_digest TEXT NOT NULL,
+    response_digest TEXT NOT NULL, time INTEGER NOT NULL, sig TEXT NOT NULL, PRIMARY KEY (worker_id, request_id))`,
 ];
 
 const num = (v: unknown): number => Number(v);
@@ -126,6 +130,31 @@ export class SqlStorage implements Storage {
       admittedAt: num(r.admitted_at),
       admittedUntil: num(r.admitted_until),
       deregisteredAt: numOrNull(r.deregistered_at),
+    }));
+  }
+
+  async insertReceipt(r: ReceiptRecord): Promise<boolean> {
+    const res = await this.db.execute(
+      `INSERT INTO receipts (worker_id, request_id, model, endpoint, prompt_tokens, completion_tokens, request_digest,
+        response_digest, time, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id, request_id) DO NOTHING`,
+      [r.workerId, r.requestId, r.model, r.endpoint, r.promptTokens, r.completionTokens, r.requestDigest, r.responseDigest, r.time, r.sig],
+    );
+    return res.rowsAffected === 1;
+  }
+
+  async listReceipts(limit: number): Promise<ReceiptRecord[]> {
+    const { rows } = await this.db.execute('SELECT * FROM receipts ORDER BY time DESC LIMIT ?', [limit]);
+    return rows.map((r) => ({
+      requestId: String(r.request_id),
+      workerId: String(r.worker_id),
+      model: String(r.model),
+      endpoint: String(r.endpoint),
+      promptTokens: num(r.prompt_tokens),
+      completionTokens: num(r.completion_tokens),
+      requestDigest: String(r.request_digest),
+      responseDigest: String(r.response_digest),
+      time: num(r.time),
+      sig: String(r.sig),
     }));
   }
 

@@ -43,6 +43,22 @@ export interface RequestLogRecord {
   createdAt: number;
 }
 
+/** A usage receipt signed by a worker enclave (sdk/protocol/receipt.ts), as stored. */
+export interface ReceiptRecord {
+  requestId: string;
+  workerId: string;
+  model: string;
+  endpoint: string;
+  promptTokens: number;
+  completionTokens: number;
+  requestDigest: string;
+  responseDigest: string;
+  /** Unix ms, as the worker signed it. */
+  time: number;
+  /** The signature, base64url (with the fields above it is the whole receipt). */
+  sig: string;
+}
+
 /**
  * The gateway's storage. Implementations: SQLite through @libsql/client
  * (Node, default) and, later, Cloudflare D1 over the same SQL.
@@ -63,6 +79,10 @@ export interface Storage {
   upsertWorker(worker: WorkerRecord): Promise<void>;
   markWorkerDeregistered(id: string, now: number): Promise<void>;
   listWorkers(): Promise<WorkerRecord[]>;
+
+  /** Stores a receipt once; false when the same worker already sent one for that request. */
+  insertReceipt(r: ReceiptRecord): Promise<boolean>;
+  listReceipts(limit: number): Promise<ReceiptRecord[]>;
 
   logRequests(rows: RequestLogRecord[]): Promise<void>;
   listRequests(limit: number): Promise<RequestLogRecord[]>;

@@ -1,0 +1,217 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import { canonicalJson } from '../attestation/binding.ts';
+import { toHex, utf8 } from '../attestation/util/bytes.ts';
+import { guardSse, type Usage } from '../gateway/forward/sse.ts';
+import { Endpoint } from '../gateway/registry/index.ts';
+import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from '../gateway/schemas/openai.ts';
+import { isSealError, openRequest, signReceipt, type Receipt, type ReplayGuard } from '../sdk/protocol/index.ts';
+import { errorResponse, type Backend } from './backends/types.ts';
+import type { WorkerKeys } from './keys.ts';
+
+export const SEALED_REQUEST_TYPE = 'application/vnd.sealgate.sealed-request';
+export const SEALED_RESPONSE_TYPE = 'application/vnd.sealgate.sealed-response';
+
+const SCHEMAS = {
+  'chat.completions': ChatCompletionRequest,
+  completions: CompletionRequest,
+  embeddings: EmbeddingRequest,
+} as const;
+
+export interface SealedContext {
+  workerId: string;
+  keys: WorkerKeys;
+  backend: Backend;
+  replay: ReplayGuard;
+  /** Called once the final chunk is sent, with the signed receipt (for the gateway). */
+  onReceipt(receipt: Receipt): void;
+}
+
+const json = (x: unknown) => utf8(JSON.stringify(x));
+
+/**
+ * Serves one sealed request (docs/PROTOCOL.md §12): opens it with the aad
+ * computed from the clear headers and this worker's own id, refuses replays
+ * and model mismatches, runs the backend, and answers with a sealed stream of
+ * head, body chunks and a trailer carrying the signed receipt.
+ */
+export async function serveSealed(req: Request, ctx: SealedContext, release: () => void): Promise<Response> {
+  let released = false;
+  const done = () => {
+    if (!released) {
+      released = true;
+      release();
+    }
+  };
+  try {
+    return await handle(req, ctx, done);
+  } catch (e) {
+    done();
+    throw e;
+  }
+}
+
+async function handle(req: Request, ctx: SealedContext, done: () => void): Promise<Response> {
+  const endpoint = Endpoint.safeParse(req.headers.get('x-sealgate-endpoint'));
+  const model = req.headers.get('x-sealgate-model');
+  if (!endpoint.success || !model) {
+    done();
+    return errorResponse(400, 'x-sealgate-endpoint and x-sealgate-model are required.', null, 'PROTOCOL_ERROR');
+  }
+  const message = new Uint8Array(await req.arrayBuffer());
+  const aad = utf8(canonicalJson({ endpoint: endpoint.data, model, worker: ctx.workerId }));
+  let opened: ReturnType<typeof openRequest>;
+  try {
+    opened = openRequest({ keys: ctx.keys.hpke, message, aad, replayGuard: ctx.replay });
+  } catch (e) {
+    done();
+    if (isSealError(e)) return errorResponse(400, `Sealed request refused: ${e.code}.`, null, e.code);
+    throw e;
+  }
+  const { sealer } = opened;
+  const requestDigest = toHex(sha256(message));
+  const responseHash = sha256.create();
+  const emit = (plaintext: Uint8Array, final: boolean): Uint8Array => {
+    const frame = sealer.seal(plaintext, { final });
+    if (!final) responseHash.update(frame);
+    return frame;
+  };
+  const finish = (usage: Usage | null, error: unknown | null): Uint8Array => {
+    if (error) return emit(json({ error }), true);
+    const receipt = signReceipt(
+      {
+        v: 1,
+        requestId: req.headers.get('x-request-id') ?? 'unknown',
+        workerId: ctx.workerId,
+        model,
+        endpoint: endpoint.data,
+        promptTokens: usage?.prompt_tokens ?? 0,
+        completionTokens: usage?.completion_tokens ?? 0,
+        requestDigest,
+        responseDigest: toHex(responseHash.digest()),
+        time: Date.now(),
+      },
+      ctx.keys.receipt.secretKey,
+    );
+    const frame = emit(json({ receipt }), true);
+    ctx.onReceipt(receipt);
+    return frame;
+  };
+  const sealedError = (status: number, message: string, param: string | null, code: string | null) => {
+    const head = emit(json({ status, contentType: 'application/json' }), false);
+    const body = emit(json({ error: { message, type: 'invalid_request_error', param, code } }), false);
+    done();
+    return sealedResponse([head, body, finish(null, null)]);
+  };
+
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(opened.body));
+  } catch {
+    return sealedError(400, 'Sealed body is not valid JSON.', null, 'invalid_json');
+  }
+  const parsed = SCHEMAS[endpoint.data].safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return sealedError(400, `Invalid request: ${issue.message}`, issueParam(issue.path), 'invalid_value');
+  }
+  if (parsed.data.model !== model) {
+    done();
+    return errorResponse(400, 'The sealed model differs from the routed model.', 'model', 'MODEL_MISMATCH');
+  }
+  const request = parsed.data as Record<string, unknown> & { stream?: boolean | null; stream_options?: { include_usage?: boolean } | null };
+  const stream = request.stream === true;
+  const wantsUsage = request.stream_options?.include_usage === true;
+  if (stream) request.stream_options = { ...request.stream_options, include_usage: true };
+
+  let res: Response;
+  try {
+    res = await ctx.backend.handle(endpoint.data, request, req.signal);
+  } catch {
+    done();
+    return sealedResponse([emit(json({ status: 502, contentType: 'application/json' }), false), finish(null, { message: 'The backend failed.', type: 'server_error', param: null, code: 'backend_error' })]);
+  }
+  const contentType = res.headers.get('content-type') ?? 'application/json';
+  const head = emit(json({ status: res.status, contentType }), false);
+
+  if (!res.body || !contentType.includes('text/event-stream')) {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch {
+      done();
+      return sealedResponse([head, finish(null, { message: 'The backend failed while answering.', type: 'server_error', param: null, code: 'backend_error' })]);
+    }
+    let usage: Usage | null = null;
+    try {
+      usage = (JSON.parse(new TextDecoder().decode(bytes)) as { usage?: Usage }).usage ?? null;
+    } catch {
+      usage = null;
+    }
+    const frames = [head, ...(bytes.length ? [emit(bytes, false)] : []), finish(usage, null)];
+    done();
+    return sealedResponse(frames);
+  }
+
+  // Streamed: seal each SSE event batch as it comes; the trailer follows the stream's end.
+  const reader = res.body.getReader();
+  let first: ReadableStreamReadResult<Uint8Array>;
+  try {
+    first = await reader.read();
+  } catch {
+    first = { done: true, value: undefined };
+  }
+  let usage: Usage | null = null;
+  let outcome: 'complete' | 'broken' | 'cancelled' | null = null;
+  const events = first.done
+    ? null
+    : guardSse(reader, first.value, {
+        dropUsageChunk: !wantsUsage,
+        onUsage: (u) => (usage = u),
+        onEnd: (o) => (outcome = o),
+      }).getReader();
+  let headSent = false;
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (!headSent) {
+          headSent = true;
+          controller.enqueue(head);
+          return;
+        }
+        if (!events) {
+          controller.enqueue(finish(null, { message: 'The backend closed the stream before its first byte.', type: 'server_error', param: null, code: 'backend_error' }));
+          done();
+          controller.close();
+          return;
+        }
+        const r = await events.read();
+        if (!r.done) {
+          controller.enqueue(emit(r.value, false));
+          return;
+        }
+        const broken = outcome !== 'complete';
+        controller.enqueue(
+          finish(usage, broken ? { message: 'The backend stream failed before completion.', type: 'server_error', param: null, code: 'backend_stream_broken' } : null),
+        );
+        done();
+        controller.close();
+      },
+      async cancel() {
+        done();
+        await events?.cancel().catch(() => {});
+      },
+    }),
+    { status: 200, headers: { 'content-type': SEALED_RESPONSE_TYPE, 'cache-control': 'no-cache' } },
+  );
+}
+
+function sealedResponse(frames: Uint8Array[]): Response {
+  const total = frames.reduce((n, f) => n + f.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const f of frames) {
+    out.set(f, o);
+    o += f.length;
+  }
+  return new Response(out, { status: 200, headers: { 'content-type': SEALED_RESPONSE_TYPE } });
+}
