@@ -1,0 +1,122 @@
+/**
+ * The sealed path at the protocol level: the gateway carries ciphertext to the
+ * worker it is sealed to and back; the worker refuses replays, misrouted and
+ * mismatched requests; receipts reach the gateway signed, once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../attestation/binding.ts';
+import type { EvidenceBundle } from '../attestation/types.ts';
+import { fromBase64, utf8 } from '../attestation/util/bytes.ts';
+import { sealRequest, selectRecipient, signReceipt, verifyReceipt } from '../sdk/protocol/index.ts';
+import { startStack, type TestStack } from './stack.ts';
+
+let stack: TestStack;
+let workers: Array<{ id: string; evidence: EvidenceBundle }>;
+beforeAll(async () => {
+  stack = await startStack();
+  await stack.addWorker();
+  await stack.addWorker();
+  workers = ((await (await fetch(`${stack.gateway.url}/v1/workers`)).json()) as { data: typeof workers }).data;
+});
+afterAll(() => stack.close());
+
+const MODEL = 'sealgate-demo';
+const dec = new TextDecoder();
+
+function seal(target: { id: string; evidence: EvidenceBundle }, body: object, aadWorker = target.id, aadModel = MODEL) {
+  const aad = utf8(canonicalJson({ endpoint: 'chat.completions', model: aadModel, worker: aadWorker }));
+  return sealRequest({ recipient: selectRecipient(target.evidence.binding.keys), body: utf8(JSON.stringify(body)), aad });
+}
+
+function post(message: Uint8Array, workerId: string, model = MODEL) {
+  return fetch(`${stack.gateway.url}/v1/sealed`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${stack.apiKey}`,
+      'content-type': 'application/vnd.sealgate.sealed-request',
+      'x-sealgate-worker': workerId,
+      'x-sealgate-model': model,
+      'x-sealgate-endpoint': 'chat.completions',
+    },
+    body: message as Uint8Array<ArrayBuffer>,
+  });
+}
+
+const ask = { model: MODEL, messages: [{ role: 'user', content: 'The sealed canary sentence is here. Another sealed sentence follows.' }] };
+
+describe('sealed path through the gateway', () => {
+  it('returns head, body and a receipt signed by the key the evidence binds', async () => {
+    const w = workers[0]!;
+    const { message, opener } = seal(w, ask);
+    const res = await post(message, w.id);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-sealgate-mode')).toBe('sealed');
+    const msgs = opener.push(new Uint8Array(await res.arrayBuffer()));
+    opener.end();
+    expect(JSON.parse(dec.decode(msgs[0]))).toEqual({ status: 200, contentType: 'application/json' });
+    const completion = JSON.parse(dec.decode(msgs[1]));
+    expect(completion.choices[0].message.content).toContain('canary');
+    const { receipt } = JSON.parse(dec.decode(msgs.at(-1)));
+    const key = w.evidence.binding.keys.find((k) => k.use === 'receipt')!.key;
+    const r = verifyReceipt(receipt, fromBase64(key));
+    expect(r).toMatchObject({ workerId: w.id, model: MODEL, requestId: res.headers.get('x-request-id'), completionTokens: completion.usage.completion_tokens });
+    // The gateway got the same receipt and stored it once.
+    await new Promise((ok) => setTimeout(ok, 200));
+    const stored = await stack.gateway.storage.listReceipts(50);
+    expect(stored.filter((s) => s.requestId === r.requestId)).toHaveLength(1);
+  });
+
+  it('refuses a replayed sealed request', async () => {
+    const w = workers[0]!;
+    const { message } = seal(w, ask);
+    expect((await post(message, w.id)).status).toBe(200);
+    const again = await post(message, w.id);
+    expect(again.status).toBe(400);
+    expect((await again.json()).error.code).toBe('REPLAY');
+  });
+
+  it('a request routed to another worker than the one sealed to cannot be opened', async () => {
+    const [a, b] = workers as [typeof workers[0], typeof workers[0]];
+    const { message } = seal(a, ask);
+    const res = await post(message, b.id);
+    expect(res.status).toBe(400);
+    expect(['OPEN_FAILED', 'KEY_MISMATCH', 'KEM_FAILED']).toContain((await res.json()).error.code);
+  });
+
+  it('refuses a sealed body whose model differs from the routed one', async () => {
+    const w = workers[0]!;
+    const { message } = seal(w, { ...ask, model: 'other-model' });
+    const res = await post(message, w.id);
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('MODEL_MISMATCH');
+  });
+
+  it('refuses clear metadata that differs from what was sealed', async () => {
+    const w = workers[0]!;
+    const { message } = seal(w, ask, w.id, 'sealgate-demo-x');
+    const res = await post(message, w.id);
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('OPEN_FAILED');
+  });
+
+  it('answers a retryable 503 for a worker that is not admitted', async () => {
+    const res = await post(new Uint8Array(100), 'wk_000000000000000000000000');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('x-should-retry')).toBe('true');
+  });
+
+  it('refuses a receipt that is forged or names another worker', async () => {
+    const w = stack.gateway.registry.get(workers[0]!.id)!;
+    const forged = signReceipt(
+      { v: 1, requestId: 'req_x', workerId: w.id, model: MODEL, endpoint: 'chat.completions', promptTokens: 1, completionTokens: 1, requestDigest: '00', responseDigest: '00', time: 1 },
+      crypto.getRandomValues(new Uint8Array(32)),
+    );
+    const res = await fetch(`${stack.gateway.url}/v1/workers/${w.id}/receipts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${w.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ receipt: forged }),
+    });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('RECEIPT_INVALID');
+  });
+});
