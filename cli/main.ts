@@ -1,9 +1,4 @@
 import { UsageError } from './args.ts';
-import { DEV_HELP, runDev } from './dev.ts';
-import { EVIDENCE_HELP, runEvidence } from './evidence.ts';
-import { GATEWAY_HELP, runGateway } from './gateway.ts';
-import { KEYS_HELP, runKeys } from './keys.ts';
-import { runWorker, WORKER_HELP } from './worker.ts';
 
 const HELP = `sealgate — confidential inference gateway
 
@@ -13,28 +8,55 @@ Commands:
   sealgate worker     run an enclave worker
   sealgate keys       create, list and revoke API keys
   sealgate evidence   collect this node's evidence bundle (to check it with sealgate verify)
+  sealgate verify     verify a quote, report, NRAS token or evidence bundle against a policy
 
 Run \`sealgate <command> --help\` for options.`;
 
-const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<unknown> }> = {
-  dev: { help: DEV_HELP, run: runDev },
-  gateway: {
-    help: GATEWAY_HELP,
-    run: async (argv) => {
-      const gw = await runGateway(argv);
-      onSignal(() => gw.close());
-    },
+interface Command {
+  help: string;
+  /** Runs the command; a returned number is the exit code. */
+  run(argv: string[]): Promise<unknown>;
+}
+
+/** Each command loads only its own modules, so `sealgate verify` starts fast. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  dev: async () => {
+    const m = await import('./dev.ts');
+    return { help: m.DEV_HELP, run: m.runDev };
   },
-  worker: {
-    help: WORKER_HELP,
-    run: async (argv) => {
-      const w = await runWorker(argv);
-      // SIGTERM: deregister, drain in-flight requests, then exit.
-      onSignal(() => w.stop(30_000));
-    },
+  gateway: async () => {
+    const m = await import('./gateway.ts');
+    return {
+      help: m.GATEWAY_HELP,
+      run: async (argv) => {
+        const gw = await m.runGateway(argv);
+        onSignal(() => gw.close());
+      },
+    };
   },
-  keys: { help: KEYS_HELP, run: runKeys },
-  evidence: { help: EVIDENCE_HELP, run: runEvidence },
+  worker: async () => {
+    const m = await import('./worker.ts');
+    return {
+      help: m.WORKER_HELP,
+      run: async (argv) => {
+        const w = await m.runWorker(argv);
+        // SIGTERM: stop taking requests, drain in-flight ones, deregister, exit.
+        onSignal(() => w.stop(30_000));
+      },
+    };
+  },
+  keys: async () => {
+    const m = await import('./keys.ts');
+    return { help: m.KEYS_HELP, run: m.runKeys };
+  },
+  evidence: async () => {
+    const m = await import('./evidence.ts');
+    return { help: m.EVIDENCE_HELP, run: m.runEvidence };
+  },
+  verify: async () => {
+    const m = await import('./verify.ts');
+    return { help: m.VERIFY_HELP, run: m.runVerify };
+  },
 };
 
 function onSignal(stop: () => Promise<void>) {
@@ -52,17 +74,20 @@ function onSignal(stop: () => Promise<void>) {
 }
 
 const [cmd, ...argv] = process.argv.slice(2);
-const command = cmd ? COMMANDS[cmd] : undefined;
-if (!command || cmd === '--help' || cmd === 'help') {
+const load = cmd ? COMMANDS[cmd] : undefined;
+if (!load) {
   console.log(HELP);
-  process.exit(command || !cmd || cmd === '--help' || cmd === 'help' ? 0 : 2);
+  process.exit(!cmd || cmd === '--help' || cmd === 'help' ? 0 : 2);
 }
+const command = await load();
 if (argv.includes('--help') || argv.includes('-h')) {
   console.log(command.help);
   process.exit(0);
 }
 try {
-  await command.run(argv);
+  const result = await command.run(argv);
+  // Let output drain instead of exiting at once (pipes may be asynchronous).
+  if (typeof result === 'number') process.exitCode = result;
 } catch (e) {
   if (e instanceof UsageError) {
     console.error(`error: ${e.message}\n\n${command.help}`);
