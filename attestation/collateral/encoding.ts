@@ -6,41 +6,25 @@
  * attestation errors with the context they know.
  */
 import { fromBase64, fromHex } from '../util/bytes.ts';
+import { DerError, decodeTime, readTlv as readDer, readWhole, TAG, type Tlv } from '../x509/der.ts';
 
 export class EncodingError extends Error {}
 
-interface Tlv {
-  tag: number;
-  /** Offset of the content. */
-  start: number;
-  /** Offset just after the content. */
-  end: number;
-}
-
-/** Reads one DER TLV at `off` (definite lengths only, at most 4 length bytes). */
-export function readTlv(der: Uint8Array, off: number, limit = der.length): Tlv {
-  if (off + 2 > limit) throw new EncodingError('DER truncated');
-  const tag = der[off]!;
-  if ((tag & 0x1f) === 0x1f) throw new EncodingError('DER multi-byte tags are not supported');
-  let len = der[off + 1]!;
-  let p = off + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4) throw new EncodingError('DER length form not supported');
-    if (p + n > limit) throw new EncodingError('DER truncated');
-    len = 0;
-    for (let k = 0; k < n; k++) len = len * 256 + der[p + k]!;
-    p += n;
+/** Reads one DER TLV at `off` with the shared reader (`../x509/der.ts`); malformed DER is an `EncodingError`. */
+function readTlv(der: Uint8Array, off: number, limit = der.length): Tlv {
+  try {
+    return readDer(der, off, limit);
+  } catch (e) {
+    if (e instanceof DerError) throw new EncodingError(e.message);
+    throw e;
   }
-  if (p + len > limit) throw new EncodingError('DER truncated');
-  return { tag, start: p, end: p + len };
 }
 
 /** True when `der` is exactly one DER SEQUENCE with no trailing bytes. */
 export function isSingleDerSequence(der: Uint8Array): boolean {
   try {
-    const t = readTlv(der, 0);
-    return t.tag === 0x30 && t.end === der.length;
+    readWhole(der, TAG.SEQUENCE);
+    return true;
   } catch {
     return false;
   }
@@ -100,24 +84,17 @@ export function crlBodyToDer(body: Uint8Array): Uint8Array {
   throw new EncodingError('CRL body is neither DER, PEM nor hex DER');
 }
 
-const ASCII = new TextDecoder('latin1');
-
-/** Parses an ASN.1 UTCTime (0x17) or GeneralizedTime (0x18) with `Z`, to unix seconds. */
-function parseTime(tag: number, content: Uint8Array): number {
-  const s = ASCII.decode(content);
-  let m: RegExpExecArray | null;
-  let year: number;
-  if (tag === 0x17 && (m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s))) {
-    const yy = Number(m[1]);
-    year = yy < 50 ? 2000 + yy : 1900 + yy;
-  } else if (tag === 0x18 && (m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s))) {
-    year = Number(m[1]);
-  } else {
-    throw new EncodingError('unsupported time encoding');
+/** UTCTime / GeneralizedTime (Zulu) to unix seconds with the shared decoder, refusing a seconds field of 60. */
+function parseTime(t: Tlv): number {
+  let v: number;
+  try {
+    v = decodeTime(t);
+  } catch (e) {
+    if (e instanceof DerError) throw new EncodingError(e.message);
+    throw e;
   }
-  const [mo, d, h, mi, se] = [m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) throw new EncodingError('invalid time');
-  return Date.UTC(year, mo - 1, d, h, mi, se) / 1000;
+  if (/60Z$/.test(String.fromCharCode(...t.value))) throw new EncodingError('invalid time');
+  return v;
 }
 
 /**
@@ -127,9 +104,9 @@ function parseTime(tag: number, content: Uint8Array): number {
 export function crlTimes(der: Uint8Array): { thisUpdate: number; nextUpdate: number } {
   const outer = readTlv(der, 0);
   if (outer.tag !== 0x30 || outer.end !== der.length) throw new EncodingError('CRL is not one DER SEQUENCE');
-  const tbs = readTlv(der, outer.start, outer.end);
+  const tbs = readTlv(der, outer.valueStart, outer.end);
   if (tbs.tag !== 0x30) throw new EncodingError('CRL TBSCertList is not a SEQUENCE');
-  let p = tbs.start;
+  let p = tbs.valueStart;
   let t = readTlv(der, p, tbs.end);
   if (t.tag === 0x02) {
     p = t.end; // version
@@ -140,11 +117,11 @@ export function crlTimes(der: Uint8Array): { thisUpdate: number; nextUpdate: num
   if (t.tag !== 0x30) throw new EncodingError('CRL issuer missing');
   t = readTlv(der, t.end, tbs.end);
   if (t.tag !== 0x17 && t.tag !== 0x18) throw new EncodingError('CRL thisUpdate missing');
-  const thisUpdate = parseTime(t.tag, der.subarray(t.start, t.end));
+  const thisUpdate = parseTime(t);
   if (t.end >= tbs.end) throw new EncodingError('CRL nextUpdate missing');
   t = readTlv(der, t.end, tbs.end);
   if (t.tag !== 0x17 && t.tag !== 0x18) throw new EncodingError('CRL nextUpdate missing');
-  const nextUpdate = parseTime(t.tag, der.subarray(t.start, t.end));
+  const nextUpdate = parseTime(t);
   return { thisUpdate, nextUpdate };
 }
 
@@ -156,21 +133,21 @@ const OID_CN = [0x55, 0x04, 0x03];
  */
 export function crlIssuerCommonName(der: Uint8Array): string | undefined {
   const outer = readTlv(der, 0);
-  const tbs = readTlv(der, outer.start, outer.end);
-  let t = readTlv(der, tbs.start, tbs.end);
+  const tbs = readTlv(der, outer.valueStart, outer.end);
+  let t = readTlv(der, tbs.valueStart, tbs.end);
   if (t.tag === 0x02) t = readTlv(der, t.end, tbs.end);
   const issuer = readTlv(der, t.end, tbs.end);
   if (issuer.tag !== 0x30) throw new EncodingError('CRL issuer missing');
-  for (let p = issuer.start; p < issuer.end; ) {
+  for (let p = issuer.valueStart; p < issuer.end; ) {
     const rdn = readTlv(der, p, issuer.end);
     if (rdn.tag !== 0x31) throw new EncodingError('bad RDN');
-    for (let q = rdn.start; q < rdn.end; ) {
+    for (let q = rdn.valueStart; q < rdn.end; ) {
       const atv = readTlv(der, q, rdn.end);
-      const oid = readTlv(der, atv.start, atv.end);
+      const oid = readTlv(der, atv.valueStart, atv.end);
       const val = readTlv(der, oid.end, atv.end);
-      const o = der.subarray(oid.start, oid.end);
+      const o = oid.value;
       if (oid.tag === 0x06 && o.length === 3 && o.every((b, i) => b === OID_CN[i])) {
-        return new TextDecoder().decode(der.subarray(val.start, val.end));
+        return new TextDecoder().decode(val.value);
       }
       q = atv.end;
     }

@@ -1,4 +1,4 @@
-import { AttestationError, CollateralExpiredError, CollateralUnavailableError } from '../errors.ts';
+import { CollateralExpiredError, CollateralUnavailableError, defineErrorCode } from '../errors.ts';
 
 /**
  * Why a collateral source could not produce collateral. The error `code` stays
@@ -68,9 +68,4 @@ export class CollateralStaleError extends CollateralExpiredError {
 }
 
 /** A collateral source was configured wrongly (bad base URL, bad option) (`code` `COLLATERAL_SOURCE_CONFIG`). */
-export class CollateralSourceConfigError extends AttestationError {
-  static readonly code = 'COLLATERAL_SOURCE_CONFIG';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('COLLATERAL_SOURCE_CONFIG', message, options);
-  }
-}
+export class CollateralSourceConfigError extends defineErrorCode('COLLATERAL_SOURCE_CONFIG') {}

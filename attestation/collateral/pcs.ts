@@ -187,29 +187,40 @@ function times(issueDate: string, nextUpdate: string, url: string | undefined) {
  * const tcb = parseTcbInfoResponse({ body: await res.text(), headers: res.headers });
  */
 export function parseTcbInfoResponse(parts: PcsResponseParts): TcbInfoItem {
-  const issuerChain = issuerChainFromHeaders(parts.headers, ISSUER_CHAIN_HEADERS.tcbInfo, parts.url);
-  const s = splitSigned(bodyText(parts), 'tcbInfo', parts.url);
-  const r = TcbInfoShape.safeParse(s.parsed);
-  if (!r.success) throw bad(`PCS tcbInfo is malformed: ${r.error.issues[0]!.path.join('.')}: ${r.error.issues[0]!.message}`, parts.url);
-  return {
-    json: s.json,
-    signature: s.signature,
-    issuerChain,
-    id: r.data.id,
-    version: r.data.version,
-    tcbEvaluationDataNumber: r.data.tcbEvaluationDataNumber,
-    fmspc: r.data.fmspc.toLowerCase(),
-    ...times(r.data.issueDate, r.data.nextUpdate, parts.url),
-  };
+  const { item, data } = parseSignedItem(parts, ISSUER_CHAIN_HEADERS.tcbInfo, 'tcbInfo', TcbInfoShape);
+  return { ...item, fmspc: data.fmspc.toLowerCase() };
 }
 
 /** Parses a `GET /{sgx,tdx}/certification/v4/qe/identity` answer. */
 export function parseQeIdentityResponse(parts: PcsResponseParts): SignedJsonItem {
-  const issuerChain = issuerChainFromHeaders(parts.headers, ISSUER_CHAIN_HEADERS.qeIdentity, parts.url);
-  const s = splitSigned(bodyText(parts), 'enclaveIdentity', parts.url);
-  const r = IdentityShape.safeParse(s.parsed);
-  if (!r.success) throw bad(`PCS enclaveIdentity is malformed: ${r.error.issues[0]!.path.join('.')}: ${r.error.issues[0]!.message}`, parts.url);
-  return {
+  return parseSignedItem(parts, ISSUER_CHAIN_HEADERS.qeIdentity, 'enclaveIdentity', IdentityShape).item;
+}
+
+/** The fields every signed PCS JSON item has, as the shapes check them. */
+interface SignedItemFields {
+  id: string;
+  version: number;
+  issueDate: string;
+  nextUpdate: string;
+  tcbEvaluationDataNumber?: number | undefined;
+}
+
+/**
+ * The common part of a TCB Info or QE Identity answer: issuer chain from the
+ * headers, signed object and signature from the body, checked against `shape`.
+ * Also returns the shape-checked object for item-specific fields.
+ */
+function parseSignedItem<T extends SignedItemFields>(
+  parts: PcsResponseParts,
+  headerNames: readonly string[],
+  field: 'tcbInfo' | 'enclaveIdentity',
+  shape: z.ZodType<T>,
+): { item: SignedJsonItem; data: T } {
+  const issuerChain = issuerChainFromHeaders(parts.headers, headerNames, parts.url);
+  const s = splitSigned(bodyText(parts), field, parts.url);
+  const r = shape.safeParse(s.parsed);
+  if (!r.success) throw bad(`PCS ${field} is malformed: ${r.error.issues[0]!.path.join('.')}: ${r.error.issues[0]!.message}`, parts.url);
+  const item: SignedJsonItem = {
     json: s.json,
     signature: s.signature,
     issuerChain,
@@ -218,6 +229,7 @@ export function parseQeIdentityResponse(parts: PcsResponseParts): SignedJsonItem
     tcbEvaluationDataNumber: r.data.tcbEvaluationDataNumber,
     ...times(r.data.issueDate, r.data.nextUpdate, parts.url),
   };
+  return { item, data: r.data };
 }
 
 function parseCrl(body: Uint8Array | string, issuerChain: Uint8Array[], url: string | undefined): CrlItem {

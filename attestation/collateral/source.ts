@@ -11,6 +11,7 @@
  * returned, from the cache or from the network.
  */
 import type { IntelCollateral } from '../tdx/collateral.ts';
+import { concatByteList } from '../util/bytes.ts';
 import { CollateralFetchError, CollateralSourceConfigError, CollateralStaleError } from './errors.ts';
 import {
   EXPECTED,
@@ -271,13 +272,7 @@ export function createPcsCollateralSource(opts: PcsCollateralSourceOptions): Pcs
       if (e instanceof CollateralFetchError) throw e;
       throw new CollateralFetchError('network', `reading ${url} failed: ${(e as Error)?.message ?? e}`, { cause: e, url });
     }
-    const out = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.length;
-    }
-    return out;
+    return concatByteList(chunks);
   }
 
   function stale(url: string, nextUpdate: number): CollateralStaleError {

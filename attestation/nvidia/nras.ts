@@ -9,8 +9,6 @@
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWSHeaderParameters } from 'jose';
 import {
   AttestationError,
-  CertExpiredError,
-  CertNotYetValidError,
   CertRevokedError,
   CollateralInvalidError,
   CollateralUnavailableError,
@@ -23,8 +21,8 @@ import {
 } from '../errors.ts';
 import type { GpuVerdict, GpuVerifier, VerifyContext } from '../types.ts';
 import { concatBytes, digest, equalBytes, fromBase64, fromHex, toHex, utf8 } from '../util/bytes.ts';
-import { parseCert, validity } from './certs.ts';
-import { derChildren, parseDer } from './der.ts';
+import { checkCertTime, type Certificate } from '../x509/index.ts';
+import { parseCert } from './certs.ts';
 import { EvidenceNotYetValidError, NrasClaimsInvalidError, NrasSignatureInvalidError } from './errors.ts';
 
 /** Issuer of production NRAS tokens. */
@@ -183,19 +181,14 @@ export function checkJwkCertificate(jwks: Jwks, kid: string | undefined, now: nu
     const x5c = jwk['x5c'];
     if (x5c === undefined) continue;
     if (!Array.isArray(x5c) || typeof x5c[0] !== 'string') throw new CollateralInvalidError(`JWK ${String(kid)} has a malformed x5c`);
-    let leaf: ReturnType<typeof parseCert>;
-    let point: Uint8Array;
+    let leaf: Certificate;
     try {
       leaf = parseCert(fromBase64(x5c[0]));
-      const bits = derChildren(parseDer(leaf.spki))[1];
-      if (!bits || bits.tag !== 0x03) throw new Error('no key');
-      point = bits.content.subarray(1);
     } catch (e) {
       throw new CollateralInvalidError(`JWK ${String(kid)} x5c certificate does not parse`, { cause: e });
     }
-    const { notBefore, notAfter } = validity(leaf);
-    if (now < notBefore) throw new CertNotYetValidError(`NRAS signing certificate for ${String(kid)} is not valid before ${notBefore}`);
-    if (now > notAfter) throw new CertExpiredError(`NRAS signing certificate for ${String(kid)} expired at ${notAfter}`);
+    checkCertTime(leaf, now, `NRAS signing certificate for ${String(kid)}`);
+    const point = leaf.publicKey;
     let x: Uint8Array;
     let y: Uint8Array;
     try {

@@ -14,7 +14,8 @@ import {
   UnsupportedFormatError,
 } from '../errors.ts';
 import { digest, equalBytes, fromBase64, utf8 } from '../util/bytes.ts';
-import { ecdsaVerifyRaw, importEcdsaKey, parseCert, pemToDer, subjectCommonName, validity, verifyChainToRoot } from './certs.ts';
+import { verifyEcdsaRaw } from '../x509/index.ts';
+import { ecdsaKeyCurve, parseCert, pemToDer, subjectCommonName, verifyChainToRoot } from './certs.ts';
 import { NVIDIA_RIM_ROOT_PEM } from './roots.ts';
 import { attr, canonicalize, childElements, onlyChild, parseXml, textOf, type XmlElement } from './xml.ts';
 
@@ -111,9 +112,10 @@ export async function verifyRim(xml: string, opts: RimVerifyOptions): Promise<Ri
     if (!equalBytes(await digest(digestAlg, utf8(canonicalize(root, sig))), digestValue)) {
       throw new CollateralInvalidError('RIM content digest does not match its signature reference (tampered RIM)');
     }
-    const { key, size } = await importEcdsaKey(parseCert(certs[0]!).spki);
+    const signer = parseCert(certs[0]!);
+    const { size } = await ecdsaKeyCurve(signer);
     if (size !== 48 || signature.length !== 96) throw new CollateralInvalidError('RIM signature is not ECDSA P-384');
-    if (!(await ecdsaVerifyRaw(key, 'SHA-384', signature, utf8(canonicalize(signedInfo))))) {
+    if (!(await verifyEcdsaRaw(signer, 'SHA-384', signature, utf8(canonicalize(signedInfo))))) {
       throw new CollateralInvalidError('RIM signature does not verify');
     }
     pinnedRimRoot ??= pemToDer(NVIDIA_RIM_ROOT_PEM)[0]!;
@@ -149,7 +151,7 @@ export async function verifyRim(xml: string, opts: RimVerifyOptions): Promise<Ri
       version: (meta && attr(meta, 'colloquialVersion')) ?? '',
       measurements,
       signer: subjectCommonName(path[0]!),
-      chainExpiresAt: Math.min(...path.map((c) => validity(c).notAfter)),
+      chainExpiresAt: Math.min(...path.map((c) => c.notAfter)),
     };
   } catch (e) {
     if (e instanceof AttestationError) throw e;

@@ -22,17 +22,8 @@ import {
 import { matchesMeasurementSet } from '../policy.ts';
 import type { GpuVerdict, GpuVerifier, VerifyContext } from '../types.ts';
 import { equalBytes, fromBase64, fromHex, toHex } from '../util/bytes.ts';
-import {
-  attribute,
-  diceFwids,
-  ecdsaVerifyRaw,
-  importEcdsaKey,
-  parseCert,
-  pemToDer,
-  subjectCommonName,
-  validity,
-  verifyChainToRoot,
-} from './certs.ts';
+import { nameAttribute, verifyEcdsaRaw } from '../x509/index.ts';
+import { diceFwids, ecdsaKeyCurve, parseCert, pemToDer, subjectCommonName, verifyChainToRoot } from './certs.ts';
 import { FwidMismatchError, SpdmSignatureInvalidError } from './errors.ts';
 import { compareWithRims, verifyRim } from './rim.ts';
 import { NVIDIA_DEVICE_ROOT_PEM } from './roots.ts';
@@ -265,9 +256,10 @@ export async function verifySpdmReport(
     if (ders.length === 0) throw new MalformedEvidenceError('certificate chain is empty');
     // The signature check is cheap; do it before the chain so garbage fails fast.
     // Both must pass: the key is trusted only once the chain below verifies.
-    const { key, size } = await importEcdsaKey(parseCert(ders[0]!).spki);
+    const signer = parseCert(ders[0]!);
+    const { size } = await ecdsaKeyCurve(signer);
     if (size !== 48) throw new SpdmSignatureInvalidError('device leaf key is not P-384');
-    if (!(await ecdsaVerifyRaw(key, 'SHA-384', parsed.signature, parsed.signed))) {
+    if (!(await verifyEcdsaRaw(signer, 'SHA-384', parsed.signature, parsed.signed))) {
       throw new SpdmSignatureInvalidError('SPDM measurement signature does not verify with the device leaf key');
     }
     const path = await verifyChainToRoot(ders, opts.root ?? defaultRoot(), opts.now);
@@ -287,13 +279,13 @@ export async function verifySpdmReport(
     }
     const measurements: Record<string, string> = {};
     for (const b of parsed.blocks) measurements[String(b.index)] = toHex(b.value);
-    const chainExpiresAt = Math.min(...path.map((c) => validity(c).notAfter));
+    const chainExpiresAt = Math.min(...path.map((c) => c.notAfter));
     const result: SpdmGpuResult = {
       leafSubject: subjectCommonName(leaf),
       measurements,
       chainExpiresAt,
     };
-    const deviceId = attribute(leaf, '2.5.4.5');
+    const deviceId = nameAttribute(leaf.subjectDer, '2.5.4.5');
     if (deviceId) result.deviceId = deviceId;
     const driverVersion = cString(parsed.opaque.get(OpaqueField.DRIVER_VERSION));
     if (driverVersion) result.driverVersion = driverVersion;

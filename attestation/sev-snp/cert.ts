@@ -1,8 +1,11 @@
-import { AsnParser } from '@peculiar/asn1-schema';
-import { Certificate, type Name } from '@peculiar/asn1-x509';
+/**
+ * AMD KDS certificates (ARK, ASK/ASVK, VCEK/VLEK) on top of the shared X.509
+ * code in `../x509/`: the SEV-SNP view of a parsed certificate, AMD's
+ * extensions, and PEM splitting, with SEV-SNP error codes.
+ */
 import { CollateralInvalidError } from '../errors.ts';
-import { fromBase64, toBase64 } from '../util/bytes.ts';
-import { bytesOf, childrenOf, contentOf, readTlv } from './der.ts';
+import { toBase64 } from '../util/bytes.ts';
+import { children, expectTag, parseCertificate, pemToDerList, readTlv, readWhole, TAG, type Certificate } from '../x509/index.ts';
 
 /** AMD KDS certificate extensions (OID arc 1.3.6.1.4.1.3704.1). */
 export const AMD_OID = {
@@ -41,22 +44,16 @@ export interface SnpCert {
   notAfter: number;
   /** extnID -> extnValue (the OCTET STRING content). */
   extensions: Map<string, Uint8Array>;
+  /** The same certificate as parsed by `../x509/`, for the shared chain and signature checks. */
+  cert: Certificate;
 }
 
 const parsed = new Map<string, SnpCert>();
 const MAX_CACHE = 256;
 
-function remember<V>(map: Map<string, V>, key: string, value: V): V {
-  if (map.size >= MAX_CACHE) map.delete(map.keys().next().value as string);
-  map.set(key, value);
-  return value;
-}
-
-function commonName(name: Name): string | undefined {
-  for (const rdn of name) {
-    for (const atv of rdn) if (atv.type === '2.5.4.3') return atv.value.toString();
-  }
-  return undefined;
+/** Drops every parsed certificate (and with them the public keys `../x509/` cached on them). */
+export function clearSnpCertCache(): void {
+  parsed.clear();
 }
 
 /**
@@ -67,57 +64,33 @@ export function parseSnpCert(input: Uint8Array): SnpCert {
   const id = toBase64(input);
   const hit = parsed.get(id);
   if (hit) return hit;
-  // A private copy: cached slices must not change if the caller reuses its buffer.
-  const der = input.slice();
   try {
-    const top = readTlv(der, 0);
-    if (top.tag !== 0x30 || top.end !== der.length) throw new RangeError('not a single DER SEQUENCE');
-    const [tbsT, algT, sigT, ...rest] = childrenOf(der, top);
-    if (!tbsT || !algT || !sigT || rest.length || tbsT.tag !== 0x30 || algT.tag !== 0x30 || sigT.tag !== 0x03) {
-      throw new RangeError('bad Certificate structure');
-    }
-    const tbsKids = childrenOf(der, tbsT);
-    let i = tbsKids[0]?.tag === 0xa0 ? 1 : 0;
-    const serialT = tbsKids[i++];
-    const tbsAlgT = tbsKids[i++];
-    const issuerT = tbsKids[i++];
-    i++; // validity
-    const subjectT = tbsKids[i++];
-    const spkiT = tbsKids[i++];
-    if (!serialT || !tbsAlgT || !issuerT || !subjectT || !spkiT || serialT.tag !== 0x02) {
-      throw new RangeError('bad tbsCertificate structure');
-    }
-    const sigBits = contentOf(der, sigT);
-    if (sigBits.length < 2 || sigBits[0] !== 0) throw new RangeError('bad signature BIT STRING');
-
-    const asn = AsnParser.parse(der, Certificate);
-    const tbs = asn.tbsCertificate;
-    const extensions = new Map<string, Uint8Array>();
-    for (const e of tbs.extensions ?? []) {
-      if (extensions.has(e.extnID)) throw new RangeError(`duplicate extension ${e.extnID}`);
-      extensions.set(e.extnID, new Uint8Array(e.extnValue.buffer.slice(0)));
-    }
-    const notBefore = Math.floor(tbs.validity.notBefore.getTime().getTime() / 1000);
-    const notAfter = Math.floor(tbs.validity.notAfter.getTime().getTime() / 1000);
-    if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) throw new RangeError('bad validity');
-    const cert: SnpCert = {
-      der,
+    // parseCertificate keeps a private copy: cached slices do not change if the caller reuses its buffer.
+    const cert = parseCertificate(input);
+    if (cert.signature.length === 0) throw new RangeError('bad signature BIT STRING');
+    const tbsFields = children(readWhole(cert.tbs, TAG.SEQUENCE));
+    const serial = expectTag(tbsFields[tbsFields[0]?.tag === 0xa0 ? 1 : 0], TAG.INTEGER, 'serialNumber');
+    const snp: SnpCert = {
+      der: cert.der,
       id,
-      tbs: bytesOf(der, tbsT),
-      sigAlg: bytesOf(der, algT),
-      tbsSigAlg: bytesOf(der, tbsAlgT),
-      signature: sigBits.subarray(1),
-      serial: contentOf(der, serialT),
-      issuer: bytesOf(der, issuerT),
-      subject: bytesOf(der, subjectT),
-      issuerCn: commonName(tbs.issuer),
-      subjectCn: commonName(tbs.subject),
-      spki: bytesOf(der, spkiT),
-      notBefore,
-      notAfter,
-      extensions,
+      tbs: cert.tbs,
+      sigAlg: cert.signatureAlgorithmDer,
+      tbsSigAlg: cert.tbsSignatureAlgorithmDer,
+      signature: cert.signature,
+      serial: serial.value,
+      issuer: cert.issuerDer,
+      subject: cert.subjectDer,
+      issuerCn: cert.issuerCommonName,
+      subjectCn: cert.subjectCommonName,
+      spki: cert.spki,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+      extensions: new Map([...cert.extensions].map(([oid, e]) => [oid, e.value])),
+      cert,
     };
-    return remember(parsed, id, Object.freeze(cert));
+    if (parsed.size >= MAX_CACHE) parsed.delete(parsed.keys().next().value as string);
+    parsed.set(id, Object.freeze(snp));
+    return snp;
   } catch (e) {
     throw new CollateralInvalidError(`SEV-SNP certificate does not parse: ${(e as Error).message}`, { cause: e });
   }
@@ -127,9 +100,7 @@ export function parseSnpCert(input: Uint8Array): SnpCert {
 export function extInteger(cert: SnpCert, oid: string): number | undefined {
   const v = cert.extensions.get(oid);
   if (!v) return undefined;
-  const t = readTlv(v, 0);
-  if (t.tag !== 0x02 || t.end !== v.length) throw new RangeError(`extension ${oid} is not an INTEGER`);
-  const c = contentOf(v, t);
+  const c = readWhole(v, TAG.INTEGER).value;
   if (c.length === 0 || c.length > 4 || (c[0]! & 0x80) !== 0) throw new RangeError(`extension ${oid} out of range`);
   let n = 0;
   for (const x of c) n = n * 256 + x;
@@ -140,11 +111,9 @@ export function extInteger(cert: SnpCert, oid: string): number | undefined {
 export function extString(cert: SnpCert, oid: string): string | undefined {
   const v = cert.extensions.get(oid);
   if (!v) return undefined;
-  const t = readTlv(v, 0);
-  if ((t.tag !== 0x16 && t.tag !== 0x0c && t.tag !== 0x13) || t.end !== v.length) {
-    throw new RangeError(`extension ${oid} is not a string`);
-  }
-  return new TextDecoder().decode(contentOf(v, t));
+  const t = readWhole(v);
+  if (t.tag !== 0x16 && t.tag !== TAG.UTF8_STRING && t.tag !== 0x13) throw new RangeError(`extension ${oid} is not a string`);
+  return new TextDecoder().decode(t.value);
 }
 
 /** Reads hwID: raw octets in the extension value (64 bytes, or 8 on Turin); tolerates an inner OCTET STRING. */
@@ -153,20 +122,19 @@ export function extHwId(cert: SnpCert): Uint8Array | undefined {
   if (!v) return undefined;
   if (v.length === 64 || v.length === 8) return v;
   const t = readTlv(v, 0);
-  if (t.tag === 0x04 && t.end === v.length) return contentOf(v, t);
+  if (t.tag === TAG.OCTET_STRING && t.end === v.length) return t.value;
   return v;
 }
 
-/** Splits PEM text into DER certificates (ignores anything outside BEGIN/END CERTIFICATE). */
-export function pemCertificates(pem: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const re = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
-  for (let m = re.exec(pem); m; m = re.exec(pem)) {
-    try {
-      out.push(fromBase64(m[1]!));
-    } catch (e) {
-      throw new CollateralInvalidError('PEM certificate is not base64', { cause: e });
-    }
+/**
+ * Splits PEM text into DER certificates (ignores anything outside BEGIN/END
+ * CERTIFICATE). Throws `CollateralInvalidError` when there is none or a block
+ * is not base64; `what` prefixes the message.
+ */
+export function pemCertificates(pem: string, what = 'SEV-SNP certificate PEM'): Uint8Array[] {
+  try {
+    return pemToDerList(pem);
+  } catch (e) {
+    throw new CollateralInvalidError(`${what}: ${(e as Error).message}`, { cause: e });
   }
-  return out;
 }

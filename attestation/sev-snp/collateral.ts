@@ -81,11 +81,7 @@ function certsOf(input: unknown, field: string): Uint8Array[] {
   if (typeof input === 'string') {
     const s = input.trim();
     if (s === '') return [];
-    if (s.includes('-----BEGIN')) {
-      const certs = pemCertificates(s);
-      if (!certs.length) throw new CollateralInvalidError(`SEV-SNP collateral ${field}: no certificate in PEM`);
-      return certs;
-    }
+    if (s.includes('-----BEGIN')) return pemCertificates(s, `SEV-SNP collateral ${field}`);
     try {
       return [fromBase64(s)];
     } catch (e) {

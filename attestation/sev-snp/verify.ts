@@ -1,8 +1,6 @@
 import {
   AttestationError,
   CertChainInvalidError,
-  CertExpiredError,
-  CertNotYetValidError,
   CollateralInvalidError,
   CollateralUnavailableError,
   PolicyInvalidError,
@@ -11,7 +9,15 @@ import {
 } from '../errors.ts';
 import type { Policy } from '../policy.ts';
 import type { TeeVerdict } from '../types.ts';
-import { equalBytes, fromBase64, fromHex, toBase64, toHex } from '../util/bytes.ts';
+import { equalBytes, fromBase64, toHex } from '../util/bytes.ts';
+import {
+  checkCertTime,
+  ecCurveOf,
+  hasSignatureAlgorithm,
+  rsaPssAlgorithmIdentifiers,
+  verifyEcdsaRaw,
+  verifyIssuedBy,
+} from '../x509/index.ts';
 import {
   decodeTcb,
   encodeTcb,
@@ -25,7 +31,7 @@ import {
   type SnpSigningKey,
   type SnpTcb,
 } from './abi.ts';
-import { AMD_OID, extHwId, extInteger, extString, parseSnpCert, type SnpCert } from './cert.ts';
+import { AMD_OID, clearSnpCertCache, extHwId, extInteger, extString, parseSnpCert, type SnpCert } from './cert.ts';
 import { normalizeSnpCollateral, snpCertsOf, type SnpCertInput } from './collateral.ts';
 import { SnpKeyMismatchError, SnpProductMismatchError } from './errors.ts';
 import { PINNED_AMD_CERTS } from './roots.ts';
@@ -36,13 +42,7 @@ import { validateSnpReport } from './validate.ts';
  * the only signature algorithm AMD uses for ARK, ASK/ASVK and VCEK/VLEK. The
  * ARKs spell out the default trailerField (1); the others omit it.
  */
-const PSS_PARAMS =
-  'a00f300d06096086480165030402020500' + 'a11c301a06092a864886f70d010108300d06096086480165030402020500' + 'a203020130';
-const RSA_PSS_SHA384_SALT48 = [
-  fromHex('3041' + '06092a864886f70d01010a' + '3034' + PSS_PARAMS),
-  fromHex('3046' + '06092a864886f70d01010a' + '3039' + PSS_PARAMS + 'a303020101'),
-];
-const isPssSha384 = (alg: Uint8Array) => RSA_PSS_SHA384_SALT48.some((a) => equalBytes(a, alg));
+const RSA_PSS_SHA384_SALT48 = rsaPssAlgorithmIdentifiers('SHA-384', 48);
 
 /** Options for `verifySnpReport`. */
 export interface SnpVerifyOptions {
@@ -81,8 +81,6 @@ export interface SnpVerifyResult {
 // ---------------------------------------------------------------- caches
 
 const MAX_CACHE = 256;
-const rsaKeys = new Map<string, Promise<CryptoKey>>();
-const ecKeys = new Map<string, Promise<CryptoKey>>();
 const verifiedChains = new Map<string, Promise<void>>();
 
 function cached<V>(map: Map<string, Promise<V>>, key: string, make: () => Promise<V>): Promise<V> {
@@ -97,14 +95,15 @@ function cached<V>(map: Map<string, Promise<V>>, key: string, make: () => Promis
   return p;
 }
 
-/** Drops every cached key and verified chain (for tests and key rotation). */
+/**
+ * Drops every cached key and verified chain (for tests and key rotation).
+ * Public keys are cached by `../x509/` on the parsed certificates, so those go too.
+ */
 export function clearSnpCaches(): void {
-  rsaKeys.clear();
-  ecKeys.clear();
+  clearSnpCertCache();
+  pinnedParsed.clear();
   verifiedChains.clear();
 }
-
-const b64 = (u: Uint8Array) => toBase64(u);
 
 // ---------------------------------------------------------------- chain
 
@@ -144,43 +143,18 @@ function pinned(
   return c;
 }
 
-function rsaKey(spki: Uint8Array): Promise<CryptoKey> {
-  return cached(rsaKeys, b64(spki), () =>
-    crypto.subtle.importKey('spki', spki as Uint8Array<ArrayBuffer>, { name: 'RSA-PSS', hash: 'SHA-384' }, false, [
-      'verify',
-    ]),
-  );
-}
-
-function ecKey(spki: Uint8Array): Promise<CryptoKey> {
-  return cached(ecKeys, b64(spki), () =>
-    crypto.subtle.importKey('spki', spki as Uint8Array<ArrayBuffer>, { name: 'ECDSA', namedCurve: 'P-384' }, false, [
-      'verify',
-    ]),
-  );
-}
-
-/** Checks that `issuer` signed `subject` (RSA-PSS SHA-384 salt 48) and that the names link. */
+/**
+ * Checks that the names link and `issuer` signed `subject` (RSA-PSS SHA-384
+ * salt 48, both AlgorithmIdentifiers byte-exact). AMD's CAs are
+ * trusted by pinning, so CA flags are not checked here.
+ */
 async function verifyLink(subject: SnpCert, issuer: SnpCert, what: string): Promise<void> {
-  if (!equalBytes(subject.issuer, issuer.subject)) {
-    throw new CertChainInvalidError(`${what}: issuer name does not match ${issuer.subjectCn ?? 'issuer'}`);
-  }
-  if (!isPssSha384(subject.sigAlg) || !equalBytes(subject.tbsSigAlg, subject.sigAlg)) {
+  if (!hasSignatureAlgorithm(subject.cert, RSA_PSS_SHA384_SALT48)) {
     throw new CertChainInvalidError(`${what}: signature algorithm is not RSASSA-PSS SHA-384 salt 48`);
   }
-  let ok = false;
-  try {
-    const key = await rsaKey(issuer.spki);
-    ok = await crypto.subtle.verify(
-      { name: 'RSA-PSS', saltLength: 48 },
-      key,
-      subject.signature as Uint8Array<ArrayBuffer>,
-      subject.tbs as Uint8Array<ArrayBuffer>,
-    );
-  } catch (e) {
-    throw new CertChainInvalidError(`${what}: signature check failed: ${(e as Error).message}`, { cause: e });
-  }
-  if (!ok) throw new CertChainInvalidError(`${what}: signature by ${issuer.subjectCn ?? 'issuer'} does not verify`);
+  await verifyIssuedBy(subject.cert, issuer.cert, {
+    onInvalid: (m, cause) => new CertChainInvalidError(`${what}: ${m}`, { cause }),
+  });
 }
 
 /** Verifies ARK (self-signed) -> intermediate -> leaf signatures; cached by the three certificates' bytes. */
@@ -246,15 +220,6 @@ function selectChain(
   return { intermediate, ark };
 }
 
-function checkWindow(cert: SnpCert, now: number, what: string): void {
-  if (now < cert.notBefore) {
-    throw new CertNotYetValidError(`${what} is not valid before ${new Date(cert.notBefore * 1000).toISOString()}`);
-  }
-  if (now > cert.notAfter) {
-    throw new CertExpiredError(`${what} expired at ${new Date(cert.notAfter * 1000).toISOString()}`);
-  }
-}
-
 /** The leaf's TCB extensions as a TCB_VERSION for the product. */
 function leafTcb(leaf: SnpCert, product: SnpProduct): bigint {
   try {
@@ -303,9 +268,9 @@ async function verifyLeaf(
   const product = leafProduct(leaf);
   const { intermediate, ark } = selectChain(leaf, chain, product, kind, roots);
   await verifyChainSignatures(leaf, intermediate, ark);
-  checkWindow(ark, now, `ARK-${product}`);
-  checkWindow(intermediate, now, intermediate.subjectCn ?? 'ASK');
-  checkWindow(leaf, now, kind === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK');
+  checkCertTime(ark.cert, now, `ARK-${product}`);
+  checkCertTime(intermediate.cert, now, intermediate.subjectCn ?? 'ASK');
+  checkCertTime(leaf.cert, now, kind === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK');
   return { product, intermediate, ark, leafTcb: leafTcb(leaf, product) };
 }
 
@@ -385,8 +350,8 @@ export async function verifySnpCaChain(
     const intermediate = inter[0]!;
     await verifyLink(ark, ark, `ARK ${ark.subjectCn}`);
     await verifyLink(intermediate, ark, `${intermediate.subjectCn}`);
-    checkWindow(ark, now, `ARK-${product}`);
-    checkWindow(intermediate, now, intermediate.subjectCn ?? 'ASK');
+    checkCertTime(ark.cert, now, `ARK-${product}`);
+    checkCertTime(intermediate.cert, now, intermediate.subjectCn ?? 'ASK');
     return { product, kind, intermediate, ark, notAfter: Math.min(ark.notAfter, intermediate.notAfter) };
   } catch (e) {
     if (e instanceof AttestationError) throw e;
@@ -492,19 +457,10 @@ async function verifyInner(
     );
   }
 
-  let ok = false;
-  try {
-    ok = await crypto.subtle.verify(
-      { name: 'ECDSA', hash: 'SHA-384' },
-      await ecKey(leaf.spki),
-      report.signatureRS as Uint8Array<ArrayBuffer>,
-      report.signed as Uint8Array<ArrayBuffer>,
-    );
-  } catch (e) {
-    throw new QuoteSignatureInvalidError(`SEV-SNP report signature check failed: ${(e as Error).message}`, {
-      cause: e,
-    });
+  if (ecCurveOf(leaf.cert)?.name !== 'P-384') {
+    throw new QuoteSignatureInvalidError(`SEV-SNP report signature check failed: the ${wantLeafCn} key is not ECDSA P-384`);
   }
+  const ok = await verifyEcdsaRaw(leaf.cert, 'SHA-384', report.signatureRS, report.signed);
   if (!ok) throw new QuoteSignatureInvalidError(`SEV-SNP report signature does not verify with the ${wantLeafCn}`);
 
   const reportedTcb = decodeTcb(report.reportedTcb, product);

@@ -58,6 +58,11 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Concatenates byte arrays. */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  return concatByteList(parts);
+}
+
+/** Concatenates a list of byte arrays, e.g. chunks read from a stream (no argument-count limit, unlike spreading into `concatBytes`). */
+export function concatByteList(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
   for (const p of parts) {

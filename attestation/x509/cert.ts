@@ -10,7 +10,7 @@ import {
   Certificate as AsnCertificate,
   CertificateList as AsnCertificateList,
   KeyUsage,
-  type Name as AsnName,
+  Name as AsnName,
   id_ce_basicConstraints,
   id_ce_keyUsage,
 } from '@peculiar/asn1-x509';
@@ -34,6 +34,10 @@ export interface Certificate {
   readonly signatureAlgorithm: string;
   /** DER of the algorithm parameters, if any (RSA-PSS). */
   readonly signatureParams?: Uint8Array;
+  /** The whole outer `signatureAlgorithm` AlgorithmIdentifier, as received. */
+  readonly signatureAlgorithmDer: Uint8Array;
+  /** The `signature` AlgorithmIdentifier inside tbsCertificate, as received (RFC 5280 wants it equal to the outer one). */
+  readonly tbsSignatureAlgorithmDer: Uint8Array;
   /** Signature BIT STRING content (without the unused-bits octet). */
   readonly signature: Uint8Array;
   /** Serial number, unsigned big-endian lowercase hex without leading zero bytes. */
@@ -47,6 +51,8 @@ export interface Certificate {
   readonly subject: string;
   /** The subject's (first) commonName, if any. */
   readonly subjectCommonName?: string;
+  /** The issuer's (first) commonName, if any. */
+  readonly issuerCommonName?: string;
   readonly notBefore: number;
   readonly notAfter: number;
   /** DER of SubjectPublicKeyInfo. */
@@ -91,9 +97,34 @@ const NAME_KEYS: Record<string, string> = {
   '2.5.4.5': 'serialNumber',
 };
 
-function commonName(name: AsnName): string | undefined {
-  for (const rdn of name) for (const atv of rdn) if (atv.type === '2.5.4.3') return atv.value.toString();
+function attributeOf(name: AsnName, oid: string): string | undefined {
+  for (const rdn of name) for (const atv of rdn) if (atv.type === oid) return atv.value.toString();
   return undefined;
+}
+
+function commonName(name: AsnName): string | undefined {
+  return attributeOf(name, '2.5.4.3');
+}
+
+/**
+ * The string value of the first attribute `oid` in a DER Name (e.g. a
+ * certificate's `subjectDer`), or undefined. Throws if `nameDer` is not a
+ * DER Name.
+ *
+ * @example
+ * const serial = nameAttribute(cert.subjectDer, '2.5.4.5'); // subject serialNumber
+ */
+export function nameAttribute(nameDer: Uint8Array, oid: string): string | undefined {
+  return attributeOf(AsnConvert.parse(nameDer, AsnName), oid);
+}
+
+/**
+ * The DER inside an extension's extnValue OCTET STRING, or undefined when the
+ * certificate does not carry extension `oid`. Vendor extensions (AMD TCB,
+ * TCG DICE, Intel SGX) are decoded by their callers with the `der.ts` reader.
+ */
+export function extensionValue(cert: Certificate, oid: string): Uint8Array | undefined {
+  return cert.extensions.get(oid)?.value;
 }
 
 function nameToString(name: AsnName): string {
@@ -112,6 +143,7 @@ interface SignedParts {
   tbs: Uint8Array;
   tbsFields: ReturnType<typeof children>;
   signatureAlgorithm: string;
+  signatureAlgorithmDer: Uint8Array;
   signatureParams?: Uint8Array;
   signature: Uint8Array;
 }
@@ -130,6 +162,7 @@ function splitSigned(der: Uint8Array): SignedParts {
     tbs: new Uint8Array(tbs.raw),
     tbsFields: children(tbs),
     signatureAlgorithm: oid,
+    signatureAlgorithmDer: new Uint8Array(parts[1]!.raw),
     ...(params ? { signatureParams: params } : {}),
     signature: new Uint8Array(bits.value.subarray(1)),
   };
@@ -149,6 +182,7 @@ export function parseCertificate(der: Uint8Array): Certificate {
     const f = signed.tbsFields;
     const base = f[0]?.tag === 0xa0 ? 1 : 0;
     const serial = expectTag(f[base], TAG.INTEGER, 'serialNumber');
+    const tbsAlg = expectTag(f[base + 1], TAG.SEQUENCE, 'signature');
     const issuer = expectTag(f[base + 2], TAG.SEQUENCE, 'issuer');
     const validity = children(expectTag(f[base + 3], TAG.SEQUENCE, 'validity'));
     const subject = expectTag(f[base + 4], TAG.SEQUENCE, 'subject');
@@ -181,6 +215,8 @@ export function parseCertificate(der: Uint8Array): Certificate {
       tbs: signed.tbs,
       signatureAlgorithm: signed.signatureAlgorithm,
       ...(signed.signatureParams ? { signatureParams: signed.signatureParams } : {}),
+      signatureAlgorithmDer: signed.signatureAlgorithmDer,
+      tbsSignatureAlgorithmDer: new Uint8Array(tbsAlg.raw),
       signature: signed.signature,
       serialNumber: toHex(integerMagnitude(serial.value)),
       issuerDer: new Uint8Array(issuer.raw),
@@ -188,6 +224,7 @@ export function parseCertificate(der: Uint8Array): Certificate {
       issuer: nameToString(tbs.issuer),
       subject: nameToString(tbs.subject),
       ...(commonName(tbs.subject) !== undefined ? { subjectCommonName: commonName(tbs.subject)! } : {}),
+      ...(commonName(tbs.issuer) !== undefined ? { issuerCommonName: commonName(tbs.issuer)! } : {}),
       notBefore: decodeTime(validity[0]!),
       notAfter: decodeTime(validity[1]!),
       spki: new Uint8Array(spki.raw),

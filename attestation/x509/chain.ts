@@ -16,7 +16,7 @@ import {
 } from '../errors.ts';
 import { equalBytes } from '../util/bytes.ts';
 import type { Certificate, Crl } from './cert.ts';
-import { verifyX509Signature } from './sig.ts';
+import { verifyCertificateSignature, verifyX509Signature } from './sig.ts';
 
 /** Builds the error thrown when a chain link fails (default `CertChainInvalidError`). */
 export type ChainErrorFactory = (message: string, cause?: unknown) => AttestationError;
@@ -77,20 +77,8 @@ export async function verifyChainSignatures(
       if (ext.critical && !KNOWN_CRITICAL.has(oid)) throw onInvalid(`unsupported critical extension ${oid} in ${cert.subject}`);
     }
     if (i === path.length - 1) break; // pinned anchor: trusted by identity
-    const issuer = path[i + 1]!;
-    if (!equalBytes(cert.issuerDer, issuer.subjectDer)) {
-      throw onInvalid(`issuer of ${cert.subject} is ${cert.issuer}, but the next certificate is ${issuer.subject}`);
-    }
-    if (!issuer.isCa) throw onInvalid(`${issuer.subject} is not a CA`);
-    if (issuer.keyUsage && !issuer.keyUsage.includes('keyCertSign')) {
-      throw onInvalid(`${issuer.subject} may not sign certificates`);
-    }
     // pathLen: `issuer` may have at most pathLenConstraint intermediate CAs below it (path[1..i]).
-    if (issuer.pathLenConstraint !== undefined && i > issuer.pathLenConstraint) {
-      throw onInvalid(`${issuer.subject} path length constraint exceeded`);
-    }
-    const ok = await verifyX509Signature(cert.tbs, cert.signatureAlgorithm, cert.signatureParams, cert.signature, issuer);
-    if (!ok) throw onInvalid(`signature of ${cert.subject} by ${issuer.subject} does not verify`);
+    await verifyIssuedBy(cert, path[i + 1]!, { caBelow: i, onInvalid });
   }
   return {
     path,
@@ -100,15 +88,52 @@ export async function verifyChainSignatures(
 }
 
 /**
- * Throws `CertNotYetValidError` / `CertExpiredError` unless notBefore <= now <= notAfter.
- * A non-finite `now` fails closed (not yet valid).
+ * Throws via `onInvalid` unless `issuer` may issue CA or leaf certificates
+ * with `caBelow` intermediate CAs under it: basicConstraints cA is set, a
+ * keyUsage (if present) allows keyCertSign, and pathLenConstraint (if any) is
+ * at least `caBelow`.
  */
-export function checkCertTime(cert: Certificate, now: number): void {
+export function checkIssuerConstraints(issuer: Certificate, caBelow: number, onInvalid: ChainErrorFactory = defaultInvalid): void {
+  if (!issuer.isCa) throw onInvalid(`${issuer.subject} is not a CA`);
+  if (issuer.keyUsage && !issuer.keyUsage.includes('keyCertSign')) {
+    throw onInvalid(`${issuer.subject} may not sign certificates`);
+  }
+  if (issuer.pathLenConstraint !== undefined && caBelow > issuer.pathLenConstraint) {
+    throw onInvalid(`${issuer.subject} path length constraint exceeded`);
+  }
+}
+
+/**
+ * Checks one link: `cert`'s issuer name is `issuer`'s subject (byte-exact),
+ * then, when `caBelow` is given, {@link checkIssuerConstraints}, then that
+ * `issuer`'s key verifies `cert`'s signature. Throws via `onInvalid`
+ * (default `CertChainInvalidError`). A self-signed certificate may be its own `issuer`.
+ */
+export async function verifyIssuedBy(
+  cert: Certificate,
+  issuer: Certificate,
+  { caBelow, onInvalid = defaultInvalid }: { caBelow?: number; onInvalid?: ChainErrorFactory } = {},
+): Promise<void> {
+  if (!equalBytes(cert.issuerDer, issuer.subjectDer)) {
+    throw onInvalid(`issuer of ${cert.subject} is ${cert.issuer}, but the next certificate is ${issuer.subject}`);
+  }
+  if (caBelow !== undefined) checkIssuerConstraints(issuer, caBelow, onInvalid);
+  if (!(await verifyCertificateSignature(cert, issuer))) {
+    throw onInvalid(`signature of ${cert.subject} by ${issuer.subject} does not verify`);
+  }
+}
+
+/**
+ * Throws `CertNotYetValidError` / `CertExpiredError` unless notBefore <= now <= notAfter.
+ * A non-finite `now` fails closed (not yet valid). `label` names the
+ * certificate in the message (default: its subject).
+ */
+export function checkCertTime(cert: Certificate, now: number, label: string = cert.subject): void {
   if (!(now >= cert.notBefore)) {
-    throw new CertNotYetValidError(`${cert.subject} is not valid before ${new Date(cert.notBefore * 1000).toISOString()}`);
+    throw new CertNotYetValidError(`${label} is not valid before ${new Date(cert.notBefore * 1000).toISOString()}`);
   }
   if (!(now <= cert.notAfter)) {
-    throw new CertExpiredError(`${cert.subject} expired at ${new Date(cert.notAfter * 1000).toISOString()}`);
+    throw new CertExpiredError(`${label} expired at ${new Date(cert.notAfter * 1000).toISOString()}`);
   }
 }
 

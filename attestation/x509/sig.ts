@@ -3,10 +3,12 @@
  * SHA-256/384/512), RSASSA-PKCS1-v1_5 and RSASSA-PSS. Keys are imported once
  * per certificate and cached.
  */
+import { equalBytes, fromHex } from '../util/bytes.ts';
 import { DerError, TAG, children, decodeOid, decodeSmallUint, expectTag, integerMagnitude, readWhole } from './der.ts';
 import type { Certificate } from './cert.ts';
 
-type Hash = 'SHA-256' | 'SHA-384' | 'SHA-512';
+/** The digests Web Crypto signature schemes are used with here. */
+export type Hash = 'SHA-256' | 'SHA-384' | 'SHA-512';
 
 /** How a signature algorithm OID maps onto Web Crypto. */
 export type SignatureScheme =
@@ -25,6 +27,62 @@ const CURVES: Record<string, { name: 'P-256' | 'P-384' | 'P-521'; size: number }
   '1.3.132.0.34': { name: 'P-384', size: 48 },
   '1.3.132.0.35': { name: 'P-521', size: 66 },
 };
+
+/** DER content of the SHA-2 hash OIDs, by name. */
+const HASH_OID_HEX: Record<Hash, string> = {
+  'SHA-256': '608648016503040201',
+  'SHA-384': '608648016503040202',
+  'SHA-512': '608648016503040203',
+};
+
+/** Short-form DER TLV (hex in, hex out); every use here stays below 128 bytes. */
+function tlvHex(tag: string, body: string): string {
+  const len = body.length / 2;
+  if (len >= 0x80) throw new RangeError('tlvHex: long form not needed here');
+  return tag + len.toString(16).padStart(2, '0') + body;
+}
+
+/**
+ * The DER AlgorithmIdentifier encodings of RSASSA-PSS with `hash`, MGF1 with
+ * the same hash, and `saltLength` (RFC 4055, hash parameters as explicit
+ * NULL): first with the default trailerField omitted (proper DER), then with
+ * it spelled out as 1 (as AMD's ARKs do). For byte-exact checks with
+ * {@link hasSignatureAlgorithm}, which is stricter than parsing the parameters.
+ *
+ * @example
+ * hasSignatureAlgorithm(cert, rsaPssAlgorithmIdentifiers('SHA-384', 48)); // AMD KDS certificates
+ */
+export function rsaPssAlgorithmIdentifiers(hash: Hash, saltLength: number): Uint8Array[] {
+  if (!Number.isInteger(saltLength) || saltLength < 0 || saltLength > 0xffff) throw new RangeError('saltLength out of range');
+  const hashAlg = tlvHex('30', tlvHex('06', HASH_OID_HEX[hash]) + '0500');
+  let salt = saltLength.toString(16);
+  salt = salt.padStart(salt.length + (salt.length % 2), '0');
+  if (parseInt(salt.slice(0, 2), 16) & 0x80) salt = '00' + salt; // INTEGER is signed
+  const params =
+    tlvHex('a0', hashAlg) +
+    tlvHex('a1', tlvHex('30', tlvHex('06', '2a864886f70d010108') + hashAlg)) + // id-mgf1
+    tlvHex('a2', tlvHex('02', salt));
+  const pss = tlvHex('06', '2a864886f70d01010a'); // id-RSASSA-PSS
+  return [fromHex(tlvHex('30', pss + tlvHex('30', params))), fromHex(tlvHex('30', pss + tlvHex('30', params + 'a303020101')))];
+}
+
+/**
+ * True when `cert`'s outer signatureAlgorithm is byte-identical to one of
+ * `accepted` and to the copy inside tbsCertificate. Use it to pin the exact
+ * algorithm and parameters an issuer is known to use.
+ */
+export function hasSignatureAlgorithm(cert: Certificate, accepted: readonly Uint8Array[]): boolean {
+  return (
+    accepted.some((a) => equalBytes(a, cert.signatureAlgorithmDer)) &&
+    equalBytes(cert.tbsSignatureAlgorithmDer, cert.signatureAlgorithmDer)
+  );
+}
+
+/** The named curve of `cert`'s EC public key (P-256/384/521), or undefined for other keys and curves. */
+export function ecCurveOf(cert: Certificate): { name: 'P-256' | 'P-384' | 'P-521'; size: number } | undefined {
+  if (cert.keyAlgorithm !== OID_EC_PUBLIC_KEY) return undefined;
+  return CURVES[cert.keyCurve ?? ''];
+}
 
 /** OIDs of the public key algorithms understood here. */
 export const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
@@ -154,6 +212,36 @@ export async function verifyX509Signature(
     }
     const alg = scheme.kind === 'rsa-pss' ? { name: 'RSA-PSS', saltLength: scheme.saltLength } : { name: 'RSASSA-PKCS1-v1_5' };
     return await crypto.subtle.verify(alg, key, signature as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verifies that `issuer`'s key signed `cert` (its tbsCertificate, with the
+ * algorithm the certificate names). Checks neither names nor CA flags; see
+ * `verifyIssuedBy` in `chain.ts` for that. False on any failure; never throws.
+ */
+export function verifyCertificateSignature(cert: Certificate, issuer: Certificate): Promise<boolean> {
+  return verifyX509Signature(cert.tbs, cert.signatureAlgorithm, cert.signatureParams, cert.signature, issuer);
+}
+
+/**
+ * Verifies a raw `r‖s` ECDSA signature (as in SEV-SNP reports, SPDM and
+ * XML-DSig) over `data` with `cert`'s EC public key, on the certificate's own
+ * curve. False on any failure (not an EC key, wrong length, bad signature);
+ * never throws. Callers that need a specific curve check {@link ecCurveOf}.
+ */
+export async function verifyEcdsaRaw(cert: Certificate, hash: Hash, signature: Uint8Array, data: Uint8Array): Promise<boolean> {
+  const key = await certificateKey(cert, { kind: 'ecdsa', hash });
+  if (!key) return false;
+  try {
+    return await crypto.subtle.verify(
+      { name: 'ECDSA', hash },
+      key,
+      signature as Uint8Array<ArrayBuffer>,
+      data as Uint8Array<ArrayBuffer>,
+    );
   } catch {
     return false;
   }

@@ -1,10 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { readSample, readSampleText } from '../../test/testdata.ts';
 import { AttestationError } from '../errors.ts';
-import { digest, toHex } from '../util/bytes.ts';
+import { digest, fromHex, toHex } from '../util/bytes.ts';
 import {
   assertNotRevoked,
+  checkCertTime,
   checkCrlTime,
+  checkIssuerConstraints,
+  ecCurveOf,
+  extensionValue,
+  hasSignatureAlgorithm,
+  nameAttribute,
+  rsaPssAlgorithmIdentifiers,
+  verifyCertificateSignature,
+  verifyEcdsaRaw,
+  verifyIssuedBy,
   decodeTime,
   derToPem,
   ecdsaDerToRaw,
@@ -178,5 +188,68 @@ describe('DER helpers', () => {
     expect(decodeTime(utc)).toBe(iso('2049-12-31T23:59:59Z'));
     const gen = readWhole(new Uint8Array([0x18, 0x0f, ...new TextEncoder().encode('99991231235959Z')]));
     expect(decodeTime(gen)).toBe(iso('9999-12-31T23:59:59Z'));
+  });
+});
+
+describe('building blocks for vendor chains', () => {
+  const [ask, ark] = pemToDerList(readSampleText('sev-snp/go-sev-guest/ask_ark_milan.pem')).map(parseCertificate);
+  const vcek = parseCertificate(readSample('sev-snp/go-sev-guest/vcek.testcer'));
+  const nv = pemToDerList(readSampleText('nvidia/nvtrust/hopperCertChain.txt')).map(parseCertificate);
+
+  it('exposes raw signature AlgorithmIdentifiers, issuer CN, name attributes and raw extensions', () => {
+    expect(toHex(root.tbsSignatureAlgorithmDer)).toBe('300a06082a8648ce3d040302'); // ecdsa-with-SHA256
+    expect(toHex(root.signatureAlgorithmDer)).toBe(toHex(root.tbsSignatureAlgorithmDer));
+    expect(vcek.issuerCommonName).toBe('SEV-Milan');
+    expect(vcek.subjectCommonName).toBe('SEV-VCEK');
+    expect(nameAttribute(nv[0]!.subjectDer, '2.5.4.5')).toBe('53C22BA15E5D68088282DA074ED9FB37AA585771');
+    expect(nameAttribute(nv[0]!.subjectDer, '2.5.4.11')).toBeUndefined();
+    // AMD blSPL (1.3.6.1.4.1.3704.1.3.1): a DER INTEGER inside extnValue.
+    expect(extensionValue(vcek, '1.3.6.1.4.1.3704.1.3.1')?.[0]).toBe(0x02);
+    expect(extensionValue(vcek, '1.2.3.4')).toBeUndefined();
+  });
+
+  it('builds the RSA-PSS AlgorithmIdentifiers AMD uses and pins them byte-exactly', () => {
+    const [plain, withTrailer] = rsaPssAlgorithmIdentifiers('SHA-384', 48);
+    const params =
+      'a00f300d06096086480165030402020500' + 'a11c301a06092a864886f70d010108300d06096086480165030402020500' + 'a203020130';
+    expect(toHex(plain!)).toBe('3041' + '06092a864886f70d01010a' + '3034' + params);
+    expect(toHex(withTrailer!)).toBe('3046' + '06092a864886f70d01010a' + '3039' + params + 'a303020101');
+    expect(toHex(rsaPssAlgorithmIdentifiers('SHA-256', 200)[0]!)).toMatch(/a204020200c8$/); // salt 200 needs a sign octet
+    const accepted = rsaPssAlgorithmIdentifiers('SHA-384', 48);
+    expect([vcek, ask!, ark!].map((c) => hasSignatureAlgorithm(c, accepted))).toEqual([true, true, true]);
+    expect(hasSignatureAlgorithm(vcek, rsaPssAlgorithmIdentifiers('SHA-384', 32))).toBe(false);
+    expect(hasSignatureAlgorithm(root, accepted)).toBe(false);
+    expect(hasSignatureAlgorithm({ ...vcek, tbsSignatureAlgorithmDer: root.signatureAlgorithmDer }, accepted)).toBe(false);
+  });
+
+  it('checks single links, CA constraints and labelled validity windows', async () => {
+    expect(await verifyCertificateSignature(ark!, ark!)).toBe(true);
+    expect(await verifyCertificateSignature(vcek, ark!)).toBe(false);
+    expect(await codeOf(verifyIssuedBy(vcek, ask!, { caBelow: 0 }))).toBe('PASSED');
+    expect(await codeOf(verifyIssuedBy(vcek, ark!))).toBe('CERT_CHAIN_INVALID');
+    expect(await codeOf(() => checkIssuerConstraints(vcek, 0))).toBe('CERT_CHAIN_INVALID'); // not a CA
+    expect(await codeOf(() => checkIssuerConstraints(ask!, 1))).toBe('CERT_CHAIN_INVALID'); // pathLen 0
+    expect(await codeOf(() => checkIssuerConstraints(ask!, 0))).toBe('PASSED');
+    try {
+      checkCertTime(vcek, vcek.notAfter + 1, 'SEV-VCEK');
+      throw new Error('passed');
+    } catch (e) {
+      expect((e as AttestationError).code).toBe('CERT_EXPIRED');
+      expect((e as Error).message).toMatch(/^SEV-VCEK expired at /);
+    }
+  });
+
+  it('verifies raw r||s ECDSA with a certificate key and reports its curve', async () => {
+    const data = new TextEncoder().encode('sealgate');
+    const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const spki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
+    const rs = new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-384' }, pair.privateKey, data));
+    const cert = { ...vcek, spki } as Certificate; // same curve (P-384) as the VCEK, another key
+    expect(ecCurveOf(cert)).toEqual({ name: 'P-384', size: 48 });
+    expect(ecCurveOf(ark!)).toBeUndefined();
+    expect(await verifyEcdsaRaw(cert, 'SHA-384', rs, data)).toBe(true);
+    expect(await verifyEcdsaRaw(cert, 'SHA-384', rs, fromHex('00'))).toBe(false);
+    expect(await verifyEcdsaRaw(vcek, 'SHA-384', rs, data)).toBe(false);
+    expect(await verifyEcdsaRaw(ark!, 'SHA-384', rs, data)).toBe(false);
   });
 });

@@ -11,7 +11,7 @@
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TeeKind } from '../../attestation/types.ts';
-import { toBase64 } from '../../attestation/util/bytes.ts';
+import { concatByteList, toBase64 } from '../../attestation/util/bytes.ts';
 import {
   EvidenceInputError,
   TsmAuxblobInvalidError,
@@ -61,13 +61,7 @@ export const nodeTsmFs: TsmFs = {
         chunks.push(buf.subarray(0, bytesRead));
         total += bytesRead;
       }
-      const out = new Uint8Array(total);
-      let off = 0;
-      for (const c of chunks) {
-        out.set(c, off);
-        off += c.length;
-      }
-      return out;
+      return concatByteList(chunks);
     } finally {
       await fh.close();
     }

@@ -1,3 +1,5 @@
+import { defineErrorCode } from '../../attestation/errors.ts';
+
 /**
  * Typed failures of evidence collection inside the enclave. Every error is an
  * `EvidenceProviderError` with a stable `code`; branch on `code`, never on
@@ -13,42 +15,33 @@ export class EvidenceProviderError extends Error {
   }
 }
 
-function errorClass<C extends string>(code: C) {
-  return class extends EvidenceProviderError {
-    static readonly code: C = code;
-    constructor(message: string, options?: { cause?: unknown }) {
-      super(code, message, options);
-    }
-  };
-}
-
 /** The caller passed input the provider cannot use (wrong report-data or nonce length). */
-export class EvidenceInputError extends errorClass('EVIDENCE_BAD_INPUT') {}
+export class EvidenceInputError extends defineErrorCode('EVIDENCE_BAD_INPUT', EvidenceProviderError) {}
 
 /** configfs-tsm is not available: no `tsm/report` directory (kernel < 6.7, no TEE guest driver, not mounted). */
-export class TsmUnavailableError extends errorClass('TSM_UNAVAILABLE') {}
+export class TsmUnavailableError extends defineErrorCode('TSM_UNAVAILABLE', EvidenceProviderError) {}
 /** The TSM provider name is not one this runner understands. */
-export class TsmUnsupportedProviderError extends errorClass('TSM_UNSUPPORTED_PROVIDER') {}
+export class TsmUnsupportedProviderError extends defineErrorCode('TSM_UNSUPPORTED_PROVIDER', EvidenceProviderError) {}
 /** The TSM provider is not the TEE kind this provider was configured for. */
-export class TsmProviderMismatchError extends errorClass('TSM_PROVIDER_MISMATCH') {}
+export class TsmProviderMismatchError extends defineErrorCode('TSM_PROVIDER_MISMATCH', EvidenceProviderError) {}
 /** Another writer changed the report entry while we used it (`generation` moved unexpectedly). */
-export class TsmGenerationRaceError extends errorClass('TSM_GENERATION_RACE') {}
+export class TsmGenerationRaceError extends defineErrorCode('TSM_GENERATION_RACE', EvidenceProviderError) {}
 /** The TSM returned an empty report. */
-export class TsmEmptyReportError extends errorClass('TSM_EMPTY_REPORT') {}
+export class TsmEmptyReportError extends defineErrorCode('TSM_EMPTY_REPORT', EvidenceProviderError) {}
 /** The report or auxiliary blob is larger than allowed (or the kernel said EFBIG). */
-export class TsmReportTooLargeError extends errorClass('TSM_REPORT_TOO_LARGE') {}
+export class TsmReportTooLargeError extends defineErrorCode('TSM_REPORT_TOO_LARGE', EvidenceProviderError) {}
 /** The SEV-SNP auxiliary blob (certificate table) does not parse. */
-export class TsmAuxblobInvalidError extends errorClass('TSM_AUXBLOB_INVALID') {}
+export class TsmAuxblobInvalidError extends defineErrorCode('TSM_AUXBLOB_INVALID', EvidenceProviderError) {}
 /** Any other file-system failure while talking to configfs. */
-export class TsmIoError extends errorClass('TSM_IO') {}
+export class TsmIoError extends defineErrorCode('TSM_IO', EvidenceProviderError) {}
 
 /** The GPU evidence command could not be started. */
-export class GpuCommandSpawnError extends errorClass('GPU_COMMAND_SPAWN_FAILED') {}
+export class GpuCommandSpawnError extends defineErrorCode('GPU_COMMAND_SPAWN_FAILED', EvidenceProviderError) {}
 /** The GPU evidence command exited unsuccessfully or was killed by a signal. */
-export class GpuCommandFailedError extends errorClass('GPU_COMMAND_FAILED') {}
+export class GpuCommandFailedError extends defineErrorCode('GPU_COMMAND_FAILED', EvidenceProviderError) {}
 /** The GPU evidence command did not finish in time (it is killed). */
-export class GpuCommandTimeoutError extends errorClass('GPU_COMMAND_TIMEOUT') {}
+export class GpuCommandTimeoutError extends defineErrorCode('GPU_COMMAND_TIMEOUT', EvidenceProviderError) {}
 /** The GPU evidence command wrote more than the configured limit (it is killed). */
-export class GpuCommandOutputTooLargeError extends errorClass('GPU_COMMAND_OUTPUT_TOO_LARGE') {}
+export class GpuCommandOutputTooLargeError extends defineErrorCode('GPU_COMMAND_OUTPUT_TOO_LARGE', EvidenceProviderError) {}
 /** The GPU evidence command's standard output is not the expected JSON. */
-export class GpuCommandOutputInvalidError extends errorClass('GPU_COMMAND_OUTPUT_INVALID') {}
+export class GpuCommandOutputInvalidError extends defineErrorCode('GPU_COMMAND_OUTPUT_INVALID', EvidenceProviderError) {}
