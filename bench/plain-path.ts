@@ -95,7 +95,7 @@ try {
   procs.push(up.proc);
   const upstreamUrl = up.match[1]!;
   const gw = await start(
-    ['bin/sealgate.mjs', 'gateway', '--port', '0', '--db', db, '--policy', join(dir, 'policy.json'), '--quiet'],
+    [...(process.env.PROF_GATEWAY ? ['--cpu-prof', '--cpu-prof-dir=/tmp/gwprof'] : []), 'bin/sealgate.mjs', 'gateway', '--port', '0', '--db', db, '--policy', join(dir, 'policy.json'), '--quiet'],
     /listening on (\S+)/,
   );
   procs.push(gw.proc);

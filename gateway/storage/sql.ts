@@ -159,12 +159,13 @@ export class SqlStorage implements Storage {
   }
 
   async logRequests(rows: RequestLogRecord[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.db.batch(
-      rows.map((r) => ({
-        sql: `INSERT INTO requests (id, key_id, endpoint, model, worker_id, mode, status, prompt_tokens,
-              completion_tokens, duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        args: [
+    // One multi-row INSERT per 200 rows: far cheaper than a statement per row.
+    for (let i = 0; i < rows.length; i += 200) {
+      const part = rows.slice(i, i + 200);
+      await this.db.execute(
+        `INSERT INTO requests (id, key_id, endpoint, model, worker_id, mode, status, prompt_tokens, completion_tokens,
+         duration_ms, created_at) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap((r) => [
           r.id,
           r.keyId,
           r.endpoint,
@@ -176,9 +177,9 @@ export class SqlStorage implements Storage {
           r.completionTokens,
           r.durationMs,
           r.createdAt,
-        ],
-      })),
-    );
+        ]),
+      );
+    }
   }
 
   async listRequests(limit: number): Promise<RequestLogRecord[]> {

@@ -11,7 +11,7 @@ export class RequestLog {
 
   constructor(
     private readonly storage: Storage,
-    private readonly flushMs = 200,
+    private readonly flushMs = 100,
     private readonly maxBatch = 256,
     private readonly onError: (e: unknown) => void = () => {},
   ) {}
