@@ -8,6 +8,7 @@ Commands:
   sealgate worker     run an enclave worker
   sealgate keys       create, list and revoke API keys
   sealgate evidence   collect this node's evidence bundle (to check it with sealgate verify)
+  sealgate proxy      local OpenAI-compatible endpoint that verifies workers and seals end to end
   sealgate verify     verify a quote, report, NRAS token or evidence bundle against a policy
 
 Run \`sealgate <command> --help\` for options.`;
@@ -52,6 +53,16 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   evidence: async () => {
     const m = await import('./evidence.ts');
     return { help: m.EVIDENCE_HELP, run: m.runEvidence };
+  },
+  proxy: async () => {
+    const m = await import('./proxy.ts');
+    return {
+      help: m.PROXY_HELP,
+      run: async (argv) => {
+        const p = await m.runProxy(argv);
+        onSignal(() => p.close());
+      },
+    };
   },
   verify: async () => {
     const m = await import('./verify.ts');

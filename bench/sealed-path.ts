@@ -1,0 +1,318 @@
+/**
+ * Sealed path vs plain path, side by side in one run, on loopback: a gateway
+ * and a demo-backend worker (simulated TEE) in child processes, the client in
+ * this process.
+ *
+ *   node bin/run-ts.mjs bench/sealed-path.ts
+ *   N=300 ROUNDS=6 CHUNKS=20000 node bin/run-ts.mjs bench/sealed-path.ts
+ *
+ * 1. Time to first token (TTFT) of a streamed chat completion, once verdicts
+ *    are cached: plain (`POST /v1/chat/completions`) vs sealed through
+ *    `sealedFetch` with X-Wing (the default) and with X25519. Requests run one
+ *    at a time, in interleaved batches so machine drift hits every variant.
+ *    TTFT = request start → first SSE event with a non-empty delta.content in
+ *    the caller's hands. Also the time to the last byte.
+ * 2. Per-chunk cost of an SSE-sized chunk (default 160 B): worker side
+ *    (ResponseSealer.seal + the receipt digest), client side (the SDK's
+ *    incremental opener: ResponseOpener.push + digest + SSE event gate, read
+ *    through a ReadableStream as sealedFetch does), and chunks/s per core
+ *    from CPU time.
+ * 3. End to end: a long streamed completion through both paths, client CPU
+ *    per chunk and chunks/s.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { generateApiKey } from '../gateway/auth/index.ts';
+import { openLibsqlStorage } from '../gateway/storage/libsql.ts';
+import { createSealedClient } from '../sdk/client/sealed-fetch.ts';
+import { SealedMessageReader, SseGate } from '../sdk/client/sealed-response.ts';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { generateRecipientKeys, openRequest, sealRequest, signReceipt, verifyReceipt, type KemName } from '../sdk/protocol/index.ts';
+
+const N = Number(process.env.N ?? 300);
+const ROUNDS = Number(process.env.ROUNDS ?? 6);
+const CHUNKS = Number(process.env.CHUNKS ?? 20_000);
+const CHUNK_BYTES = Number(process.env.CHUNK_BYTES ?? 160);
+/** Idle time between TTFT requests, ms: lets the previous request's receipt (worker → gateway) settle first. */
+const PAUSE_MS = Number(process.env.PAUSE_MS ?? 0);
+const ROOT = new URL('..', import.meta.url).pathname;
+const MODEL = 'sealgate-demo';
+
+function start(args: string[], ready: RegExp): Promise<{ proc: ChildProcess; match: RegExpMatchArray }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = out.match(ready);
+      if (m) resolve({ proc, match: m });
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', (d) => (out += d));
+    proc.on('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
+  });
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const median = (xs: number[]) => pct(xs, 50);
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+const SHORT = [{ role: 'user', content: 'The launch moved to Friday because QA found a blocking bug. Alice fixes it by Wednesday.' }];
+const LONG = [
+  {
+    role: 'user',
+    content: Array.from(
+      { length: 40 },
+      (_, i) => `Team ${i} reports that milestone ${i} moved to week ${i + 2} because the vendor shipped part ${i * 7} late and QA found defect ${i * 13} in the payment flow.`,
+    ).join(' '),
+  },
+];
+
+const FIRST_CONTENT = /"content":"[^"]/;
+
+/** One streamed request; returns ms to the first content event and to the end, and the number of SSE events. */
+async function streamOnce(doFetch: typeof fetch, url: string, key: string, messages: unknown): Promise<{ ttft: number; total: number; events: number }> {
+  const t0 = performance.now();
+  const res = await doFetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: MODEL, messages, stream: true }),
+  });
+  if (res.status !== 200 || !res.body) throw new Error(`${res.status} ${await res.text()}`);
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let ttft = -1;
+  let text = '';
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    const s = dec.decode(r.value, { stream: true });
+    if (ttft < 0 && FIRST_CONTENT.test(s)) ttft = performance.now() - t0;
+    text += s;
+  }
+  const total = performance.now() - t0;
+  if (!text.endsWith('data: [DONE]\n\n')) throw new Error('stream did not complete');
+  return { ttft, total, events: text.split('\n\n').length - 1 };
+}
+
+// --- 2. per-chunk micro-benchmark ------------------------------------------
+
+function sseChunk(i: number): Uint8Array {
+  const base = `data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1795300000,"model":"${MODEL}","choices":[{"index":0,"delta":{"content":" w${i % 1000}"},"finish_reason":null}]}\n\n`;
+  const b = new TextEncoder().encode(base.padEnd(CHUNK_BYTES - 2, ' ').slice(0, Math.max(base.length, CHUNK_BYTES - 2)));
+  return b;
+}
+
+async function perChunk(kem: KemName) {
+  const keys = generateRecipientKeys();
+  const pk = kem === 'X25519' ? keys.x25519.publicKey : keys.xwing.publicKey;
+  const aad = new TextEncoder().encode('{"endpoint":"chat.completions","model":"m","worker":"wk_0"}');
+  const chunks = Array.from({ length: 64 }, (_, i) => sseChunk(i));
+  const sealCpu: number[] = [];
+  const openCpu: number[] = [];
+  const openWall: number[] = [];
+  for (let r = 0; r < ROUNDS + 1; r++) {
+    const { message, opener } = sealRequest({ recipient: { kem, publicKey: pk }, body: new Uint8Array(100), aad });
+    const { sealer } = openRequest({ keys, message, aad });
+    // Worker side: seal each chunk and hash it for the receipt, as enclave-runner/sealed.ts does.
+    const hash = sha256.create();
+    const frames: Uint8Array[] = new Array(CHUNKS + 1);
+    const c0 = cpuUs();
+    for (let i = 0; i < CHUNKS; i++) {
+      const f = sealer.seal(chunks[i & 63]!, { final: false });
+      hash.update(f);
+      frames[i] = f;
+    }
+    hash.digest();
+    frames[CHUNKS] = sealer.seal(new TextEncoder().encode('{"receipt":null}'), { final: true });
+    const sealUs = (cpuUs() - c0) / CHUNKS;
+    // Client side: the SDK's reader over a stream (one transport read per frame), plus the SSE gate.
+    let k = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(ctl) {
+        if (k < frames.length) ctl.enqueue(frames[k++]!);
+        else ctl.close();
+      },
+    });
+    const reader = new SealedMessageReader(body, opener);
+    const gate = new SseGate();
+    let got = 0;
+    const c1 = cpuUs();
+    const t1 = performance.now();
+    for (;;) {
+      const m = await reader.next();
+      if (m.final) break;
+      got += gate.push(m.bytes).length;
+    }
+    const openUs = (cpuUs() - c1) / CHUNKS;
+    const wallUs = ((performance.now() - t1) * 1000) / CHUNKS;
+    void reader.responseDigest;
+    if (got !== CHUNKS) throw new Error(`bench: ${got} events released, expected ${CHUNKS}`);
+    if (r > 0) {
+      sealCpu.push(sealUs);
+      openCpu.push(openUs);
+      openWall.push(wallUs);
+    }
+  }
+  return { seal: median(sealCpu), open: median(openCpu), openWall: median(openWall) };
+}
+
+/** CPU cost of the per-request operations on the sealed critical path (median ms). */
+function perRequest() {
+  const keys = generateRecipientKeys();
+  const aad = new TextEncoder().encode('{"endpoint":"chat.completions","model":"m","worker":"wk_0"}');
+  const body = new TextEncoder().encode(JSON.stringify({ model: MODEL, messages: SHORT, stream: true }));
+  const time = (f: () => void, n: number) => {
+    const xs: number[] = [];
+    for (let i = 0; i < n + 5; i++) {
+      const c = cpuUs();
+      f();
+      if (i >= 5) xs.push((cpuUs() - c) / 1000);
+    }
+    return median(xs);
+  };
+  const out: Record<string, number> = {};
+  for (const kem of ['X-Wing', 'X25519'] as const) {
+    const pk = kem === 'X25519' ? keys.x25519.publicKey : keys.xwing.publicKey;
+    out[`client sealRequest (${kem})`] = time(() => void sealRequest({ recipient: { kem, publicKey: pk }, body, aad }), 60);
+    const msgs = Array.from({ length: 70 }, () => sealRequest({ recipient: { kem, publicKey: pk }, body, aad }).message);
+    let i = 0;
+    out[`worker openRequest (${kem})`] = time(() => void openRequest({ keys, message: msgs[i++]!, aad }), 60);
+  }
+  const sk = ed25519.utils.randomSecretKey();
+  const pk = ed25519.getPublicKey(sk);
+  const unsigned = { v: 1 as const, requestId: 'req_0', workerId: 'wk_0', model: MODEL, endpoint: 'chat.completions', promptTokens: 10, completionTokens: 20, requestDigest: '00'.repeat(32), responseDigest: '00'.repeat(32), time: 0 };
+  out['worker signReceipt (Ed25519)'] = time(() => void signReceipt(unsigned, sk), 60);
+  const r = signReceipt(unsigned, sk);
+  out['client verifyReceipt (Ed25519)'] = time(() => void verifyReceipt(r, pk), 60);
+  return out;
+}
+
+// --- setup ------------------------------------------------------------------
+
+const dir = mkdtempSync(join(tmpdir(), 'sealgate-bench-'));
+const db = join(dir, 'bench.db');
+const storage = await openLibsqlStorage(db);
+const { key, record } = await generateApiKey('bench', { rpm: 10_000_000, tpm: 1_000_000_000 });
+await storage.createApiKey(record);
+await storage.close();
+writeFileSync(join(dir, 'policy.json'), JSON.stringify({ allowSimulated: true }));
+
+const procs: ChildProcess[] = [];
+const load0 = loadavg();
+const startedAt = new Date().toISOString();
+try {
+  const gw = await start(
+    ['bin/sealgate.mjs', 'gateway', '--port', '0', '--db', db, '--policy', join(dir, 'policy.json'), '--quiet'],
+    /listening on (\S+)/,
+  );
+  procs.push(gw.proc);
+  const gatewayUrl = gw.match[1]!;
+  const wk = await start(['bin/sealgate.mjs', 'worker', '--gateway', gatewayUrl, '--backend', 'demo', '--demo-delay-ms', '0'], /serving at/);
+  procs.push(wk.proc);
+
+  // Bench policy: simulated evidence from any signer (the worker runs in a child process).
+  const policy = { allowSimulated: true };
+  const plainFetch: typeof fetch = (i, n) => fetch(i, n);
+  const xwing = createSealedClient({ policy, select: 'first' }).fetch;
+  const x25519 = createSealedClient({ policy, select: 'first', allowKems: ['X25519'] }).fetch;
+  const url = `${gatewayUrl}/v1/chat/completions`;
+  const variants: Array<[string, typeof fetch]> = [
+    ['plain', plainFetch],
+    ['sealed, X-Wing', xwing],
+    ['sealed, X25519', x25519],
+  ];
+
+  // Warm up: connections, JIT, and the sealed clients' worker lists and verdicts.
+  for (let i = 0; i < 30; i++) for (const [, f] of variants) await streamOnce(f, url, key, SHORT);
+
+  const ttft = new Map<string, number[]>(variants.map(([n]) => [n, []]));
+  const total = new Map<string, number[]>(variants.map(([n]) => [n, []]));
+  const BATCH = 25;
+  for (let done = 0; done < N; done += BATCH) {
+    for (const [name, f] of variants) {
+      for (let i = 0; i < BATCH; i++) {
+        if (PAUSE_MS) await new Promise((res) => setTimeout(res, PAUSE_MS));
+        const r = await streamOnce(f, url, key, SHORT);
+        ttft.get(name)!.push(r.ttft);
+        total.get(name)!.push(r.total);
+      }
+    }
+  }
+
+  // End to end: long streams, client CPU per SSE event.
+  const e2e = new Map<string, { cpuPerChunk: number; chunksPerSec: number; events: number }>();
+  for (const [name, f] of variants) {
+    let events = 0;
+    let wall = 0;
+    const c0 = cpuUs();
+    for (let i = 0; i < 20; i++) {
+      const t = performance.now();
+      const r = await streamOnce(f, url, key, LONG);
+      wall += performance.now() - t;
+      events += r.events;
+    }
+    const cpu = cpuUs() - c0;
+    e2e.set(name, { cpuPerChunk: cpu / events, chunksPerSec: events / (wall / 1000), events: events / 20 });
+  }
+
+  const micro = { 'X-Wing': await perChunk('X-Wing'), X25519: await perChunk('X25519') };
+  const requestCosts = perRequest();
+
+  // --- report ---------------------------------------------------------------
+  const f3 = (x: number) => x.toFixed(3);
+  const p = (name: string, q: number) => pct(ttft.get(name)!, q);
+  const tp = (name: string, q: number) => pct(total.get(name)!, q);
+  const out: string[] = [];
+  out.push(`sealed vs plain path on loopback — demo backend (no token delay), 1 request in flight, ${N} streamed requests per variant in interleaved batches of ${BATCH}${PAUSE_MS ? `, ${PAUSE_MS} ms idle between requests` : ', back to back'}, after warm-up (verdicts cached)`);
+  out.push(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; started ${startedAt}, load average ${load0.map((x) => x.toFixed(2)).join(' ')} → ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  out.push('');
+  out.push('| streamed chat completion | plain | sealed, X-Wing | added | ratio | sealed, X25519 | added | ratio |');
+  out.push('|---|---|---|---|---|---|---|---|');
+  for (const q of [50, 99]) {
+    out.push(
+      `| TTFT p${q} (ms) | ${f3(p('plain', q))} | ${f3(p('sealed, X-Wing', q))} | ${f3(p('sealed, X-Wing', q) - p('plain', q))} | ${(p('sealed, X-Wing', q) / p('plain', q)).toFixed(2)} | ${f3(p('sealed, X25519', q))} | ${f3(p('sealed, X25519', q) - p('plain', q))} | ${(p('sealed, X25519', q) / p('plain', q)).toFixed(2)} |`,
+    );
+  }
+  for (const q of [50, 99]) {
+    out.push(
+      `| last byte p${q} (ms) | ${f3(tp('plain', q))} | ${f3(tp('sealed, X-Wing', q))} | ${f3(tp('sealed, X-Wing', q) - tp('plain', q))} | ${(tp('sealed, X-Wing', q) / tp('plain', q)).toFixed(2)} | ${f3(tp('sealed, X25519', q))} | ${f3(tp('sealed, X25519', q) - tp('plain', q))} | ${(tp('sealed, X25519', q) / tp('plain', q)).toFixed(2)} |`,
+    );
+  }
+  out.push('');
+  const pl = e2e.get('plain')!;
+  out.push(`| long stream (≈${Math.round(pl.events)} SSE events), client side | plain | sealed, X-Wing | ratio | sealed, X25519 | ratio |`);
+  out.push('|---|---|---|---|---|---|');
+  const xw = e2e.get('sealed, X-Wing')!;
+  const xx = e2e.get('sealed, X25519')!;
+  out.push(`| client CPU per event (µs) | ${pl.cpuPerChunk.toFixed(2)} | ${xw.cpuPerChunk.toFixed(2)} | ${(xw.cpuPerChunk / pl.cpuPerChunk).toFixed(2)} | ${xx.cpuPerChunk.toFixed(2)} | ${(xx.cpuPerChunk / pl.cpuPerChunk).toFixed(2)} |`);
+  out.push(`| events/s, one stream end to end | ${Math.round(pl.chunksPerSec)} | ${Math.round(xw.chunksPerSec)} | ${(xw.chunksPerSec / pl.chunksPerSec).toFixed(2)} | ${Math.round(xx.chunksPerSec)} | ${(xx.chunksPerSec / pl.chunksPerSec).toFixed(2)} |`);
+  out.push('');
+  out.push(`| per ${CHUNK_BYTES}-byte SSE chunk, ChaCha20-Poly1305, CPU time, median of ${ROUNDS} × ${CHUNKS} | worker: seal + digest | client: open + digest + SSE gate (stream read) | seal + open | chunks/s/core (seal+open) |`);
+  out.push('|---|---|---|---|---|');
+  for (const [kem, m] of Object.entries(micro)) {
+    const both = m.seal + m.open;
+    out.push(`| request KEM ${kem} | ${m.seal.toFixed(2)} µs | ${m.open.toFixed(2)} µs (wall ${m.openWall.toFixed(2)} µs) | ${both.toFixed(2)} µs | ${Math.round(1e6 / both).toLocaleString('en-US')} |`);
+  }
+  out.push('');
+  out.push('| per request, CPU time (median), @noble/curves + @noble/post-quantum | ms |');
+  out.push('|---|---|');
+  for (const [k, v] of Object.entries(requestCosts)) out.push(`| ${k} | ${v.toFixed(3)} |`);
+  out.push('On the TTFT critical path: client sealRequest + worker openRequest (+ HPKE context setup); the receipt is signed and checked after the last token.');
+  out.push('');
+  out.push('Targets (issue 4): added TTFT < 1 ms; seal+open < 20 µs per chunk; > 50,000 chunks/s/core.');
+  console.log(out.join('\n'));
+} finally {
+  for (const proc of procs.reverse()) proc.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(dir, { recursive: true, force: true });
+}
