@@ -101,10 +101,17 @@ try {
   procs.push(gw.proc);
   const gatewayUrl = gw.match[1]!;
   const wk = await start(
-    ['bin/sealgate.mjs', 'worker', '--gateway', gatewayUrl, '--backend', 'openai', '--upstream', upstreamUrl, '--model', 'bench-llm'],
+    [...(process.env.PROF_WORKER ? ['--cpu-prof', '--cpu-prof-dir=/tmp/wkprof'] : []), 'bin/sealgate.mjs', 'worker', '--gateway', gatewayUrl, '--backend', 'openai', '--upstream', upstreamUrl, '--model', 'bench-llm'],
     /serving at/,
   );
   procs.push(wk.proc);
+
+  // Floor for the added cost: the same two extra hops, each the smallest possible Node proxy.
+  const hop1 = await start(['bin/run-ts.mjs', 'bench/minimal-proxy-entry.ts', upstreamUrl], /PROXY (\S+)/);
+  procs.push(hop1.proc);
+  const hop2 = await start(['bin/run-ts.mjs', 'bench/minimal-proxy-entry.ts', `${hop1.match[1]}/v1`], /PROXY (\S+)/);
+  procs.push(hop2.proc);
+  const minimal = new Pool(hop2.match[1]!, { connections: 64 });
 
   const direct = new Pool(new URL(upstreamUrl).origin, { connections: 64 });
   const via = new Pool(gatewayUrl, { connections: 64 });
@@ -112,30 +119,43 @@ try {
   // Warm up both paths.
   await openLoop(direct, directPath, key, RATE, 1);
   await openLoop(via, '/v1/chat/completions', key, RATE, 1);
+  await openLoop(minimal, '/', key, RATE, 1);
 
   // Interleave halves so drift on the machine hits both sides alike.
   const d1 = await openLoop(direct, directPath, key, RATE, SECONDS / 2);
   const g1 = await openLoop(via, '/v1/chat/completions', key, RATE, SECONDS / 2);
+  const m1 = await openLoop(minimal, '/', key, RATE, SECONDS / 2);
   const d2 = await openLoop(direct, directPath, key, RATE, SECONDS / 2);
   const g2 = await openLoop(via, '/v1/chat/completions', key, RATE, SECONDS / 2);
+  const m2 = await openLoop(minimal, '/', key, RATE, SECONDS / 2);
   const dl = [...d1.lat, ...d2.lat];
   const gl = [...g1.lat, ...g2.lat];
+  const ml = [...m1.lat, ...m2.lat];
   const dRps = await closedLoop(direct, directPath, key, CONCURRENCY, 5);
   const gRps = await closedLoop(via, '/v1/chat/completions', key, CONCURRENCY, 5);
+  const mRps = await closedLoop(minimal, '/', key, CONCURRENCY, 5);
 
   const f = (x: number) => x.toFixed(3);
   const rows = [
-    ['', 'direct', 'via gateway+worker', 'added', 'ratio'],
-    ['p50 latency (ms)', f(pct(dl, 50)), f(pct(gl, 50)), f(pct(gl, 50) - pct(dl, 50)), (pct(gl, 50) / pct(dl, 50)).toFixed(2)],
-    ['p99 latency (ms)', f(pct(dl, 99)), f(pct(gl, 99)), f(pct(gl, 99) - pct(dl, 99)), (pct(gl, 99) / pct(dl, 99)).toFixed(2)],
-    ['open-loop rate achieved (req/s)', ((d1.rps + d2.rps) / 2).toFixed(0), ((g1.rps + g2.rps) / 2).toFixed(0), '', ''],
-    [`max throughput, ${CONCURRENCY} in flight (req/s)`, dRps.toFixed(0), gRps.toFixed(0), '', (gRps / dRps).toFixed(2)],
+    ['', 'direct', 'via gateway+worker', 'via 2 minimal proxy hops', 'added: gateway+worker', 'added: minimal hops', 'ratio gateway+worker / minimal'],
+    ...([50, 99] as const).map((p) => [
+      `p${p} latency (ms)`,
+      f(pct(dl, p)),
+      f(pct(gl, p)),
+      f(pct(ml, p)),
+      f(pct(gl, p) - pct(dl, p)),
+      f(pct(ml, p) - pct(dl, p)),
+      ((pct(gl, p) - pct(dl, p)) / (pct(ml, p) - pct(dl, p))).toFixed(2),
+    ]),
+    ['open-loop rate achieved (req/s)', ((d1.rps + d2.rps) / 2).toFixed(0), ((g1.rps + g2.rps) / 2).toFixed(0), ((m1.rps + m2.rps) / 2).toFixed(0), '', '', ''],
+    [`max throughput, ${CONCURRENCY} in flight (req/s)`, dRps.toFixed(0), gRps.toFixed(0), mRps.toFixed(0), '', '', (gRps / mRps).toFixed(2)],
   ];
   console.log(`plain path, non-streaming, ${RATE} req/s open loop for ${SECONDS}s per side (${dl.length} requests each)`);
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
   console.log(rows.map((r) => `| ${r.join(' | ')} |`).join('\n'));
   await direct.close();
   await via.close();
+  await minimal.close();
 } finally {
   for (const p of procs.reverse()) p.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 500));
