@@ -7,6 +7,7 @@ import { errorResponse, type Backend, type Endpoint } from './backends/types.ts'
 import type { GpuEvidenceProvider, TeeEvidenceProvider } from './evidence/types.ts';
 import { boundKeys, generateWorkerKeys, type WorkerKeys } from './keys.ts';
 import { serveSealed } from './sealed.ts';
+import { responseBytes } from '../gateway/forward/body.ts';
 import { ReplayGuard, type Receipt } from '../sdk/protocol/index.ts';
 
 export type WorkerEvent =
@@ -149,8 +150,8 @@ export class EnclaveWorker {
     if (!res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
       // Whole answers are buffered: cheaper to send than a stream, and done at once.
       try {
-        const bytes = new Uint8Array(await res.arrayBuffer());
-        return new Response(bytes, { status: res.status, headers: { 'content-type': res.headers.get('content-type') ?? 'application/json' } });
+        const bytes = await responseBytes(res);
+        return new Response(bytes as Uint8Array<ArrayBuffer>, { status: res.status, headers: { 'content-type': res.headers.get('content-type') ?? 'application/json' } });
       } catch {
         return errorResponse(502, 'The backend failed while answering.', null, 'backend_error');
       } finally {

@@ -3,6 +3,7 @@ import { Agent, request } from 'undici';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type GatewayOptions } from './app.ts';
 import type { UpstreamFetch } from './forward/index.ts';
+import { bufferedResponse } from './forward/body.ts';
 import { openLibsqlStorage, DEFAULT_DB_PATH } from './storage/libsql.ts';
 import type { Storage } from './storage/types.ts';
 
@@ -43,7 +44,8 @@ export function pooledFetch(): { fetch: UpstreamFetch; close(): Promise<void> } 
     }
     const init2 = { status: r.statusCode, headers };
     if ((headers.get('content-type') ?? 'application/json').includes('application/json')) {
-      return new Response(r.statusCode === 204 ? null : new Uint8Array(await r.body.arrayBuffer()), init2);
+      if (r.statusCode === 204) return new Response(null, init2);
+      return bufferedResponse(new Uint8Array(await r.body.arrayBuffer()), init2);
     }
     const it = r.body[Symbol.asyncIterator]();
     const body = new ReadableStream<Uint8Array>({

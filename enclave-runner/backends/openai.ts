@@ -1,3 +1,4 @@
+import { bufferedResponse, responseBytes } from '../../gateway/forward/body.ts';
 import { errorResponse, type Backend, type BackendModel, type Endpoint } from './types.ts';
 
 export interface OpenAIBackendOptions {
@@ -53,6 +54,9 @@ export class OpenAIBackend implements Backend {
       return errorResponse(502, 'The inference backend is unreachable.', null, 'backend_unreachable');
     }
     const type = res.headers.get('content-type') ?? 'application/json';
-    return new Response(res.body, { status: res.status, headers: { 'content-type': type, 'cache-control': 'no-cache' } });
+    const init = { status: res.status, headers: { 'content-type': type, 'cache-control': 'no-cache' } };
+    // Streams pass through chunk by chunk; whole answers stay in memory.
+    if (type.includes('text/event-stream')) return new Response(res.body, init);
+    return bufferedResponse(await responseBytes(res), init);
   }
 }

@@ -1,6 +1,7 @@
 import { ApiError, invalidRequest, isErrorEnvelope, modelNotFound, noWorker } from '../errors/index.ts';
 import type { Endpoint, WorkerRegistry } from '../registry/index.ts';
 import type { Router } from '../routing/index.ts';
+import { responseBytes } from './body.ts';
 import { guardSse, type StreamOutcome, type Usage } from './sse.ts';
 
 export { sseErrorEvent, guardSse, type Usage, type StreamOutcome } from './sse.ts';
@@ -88,7 +89,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
       }
       const headers = { ...req.headers, 'x-sealgate-worker': worker.id };
       if (!res.ok || !req.stream) {
-        const text = await res.text();
+        const text = new TextDecoder().decode(await responseBytes(res));
         settle();
         req.signal.removeEventListener('abort', onClientAbort);
         let parsed: unknown;
