@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { BoundKey } from '../attestation/types.ts';
 import { toBase64Url } from '../attestation/util/bytes.ts';
-import { bindingKeysFor, generateRecipientKeys } from '../sdk/protocol/index.ts';
+import { bindingKeysFor, generateRecipientKeys, warmReceiptKey, warmRecipientKeys } from '../sdk/protocol/index.ts';
 
 /** The enclave's keys, generated in memory at start and never written anywhere. */
 export interface WorkerKeys {
@@ -21,4 +21,12 @@ export function generateWorkerKeys(): WorkerKeys {
 /** The public halves, as the evidence bundle binds them. */
 export function boundKeys(keys: WorkerKeys): BoundKey[] {
   return [...bindingKeysFor(keys.hpke), { use: 'receipt', alg: keys.receipt.alg, key: toBase64Url(keys.receipt.publicKey) }];
+}
+
+/**
+ * One-time per-key work (Web Crypto imports, X-Wing seed expansion and ML-KEM
+ * preparation) done at start-up instead of on the first sealed request.
+ */
+export async function warmWorkerKeys(keys: WorkerKeys): Promise<void> {
+  await Promise.all([warmRecipientKeys(keys.hpke), warmReceiptKey(keys.receipt.secretKey)]);
 }

@@ -59,9 +59,9 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
   }
   const message = new Uint8Array(await req.arrayBuffer());
   const aad = utf8(canonicalJson({ endpoint: endpoint.data, model, worker: ctx.workerId }));
-  let opened: ReturnType<typeof openRequest>;
+  let opened: Awaited<ReturnType<typeof openRequest>>;
   try {
-    opened = openRequest({ keys: ctx.keys.hpke, message, aad, replayGuard: ctx.replay });
+    opened = await openRequest({ keys: ctx.keys.hpke, message, aad, replayGuard: ctx.replay });
   } catch (e) {
     done();
     if (isSealError(e)) return errorResponse(400, `Sealed request refused: ${e.code}.`, null, e.code);
@@ -75,9 +75,10 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
     if (!final) responseHash.update(frame);
     return frame;
   };
-  const finish = (usage: Usage | null, error: unknown | null): Uint8Array => {
+  /** The trailer: the signed receipt (Web Crypto Ed25519 where available, so async), or the error. */
+  const finish = async (usage: Usage | null, error: unknown | null): Promise<Uint8Array> => {
     if (error) return emit(json({ error }), true);
-    const receipt = signReceipt(
+    const receipt = await signReceipt(
       {
         v: 1,
         requestId: req.headers.get('x-request-id') ?? 'unknown',
@@ -96,11 +97,11 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
     ctx.onReceipt(receipt);
     return frame;
   };
-  const sealedError = (status: number, message: string, param: string | null, code: string | null) => {
+  const sealedError = async (status: number, message: string, param: string | null, code: string | null) => {
     const head = emit(json({ status, contentType: 'application/json' }), false);
     const body = emit(json({ error: { message, type: 'invalid_request_error', param, code } }), false);
     done();
-    return sealedResponse([head, body, finish(null, null)]);
+    return sealedResponse([head, body, await finish(null, null)]);
   };
 
   let body: Record<string, unknown>;
@@ -128,7 +129,7 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
     res = await ctx.backend.handle(endpoint.data, request, req.signal);
   } catch {
     done();
-    return sealedResponse([emit(json({ status: 502, contentType: 'application/json' }), false), finish(null, { message: 'The backend failed.', type: 'server_error', param: null, code: 'backend_error' })]);
+    return sealedResponse([emit(json({ status: 502, contentType: 'application/json' }), false), await finish(null, { message: 'The backend failed.', type: 'server_error', param: null, code: 'backend_error' })]);
   }
   const contentType = res.headers.get('content-type') ?? 'application/json';
   const head = emit(json({ status: res.status, contentType }), false);
@@ -139,7 +140,7 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
       bytes = new Uint8Array(await res.arrayBuffer());
     } catch {
       done();
-      return sealedResponse([head, finish(null, { message: 'The backend failed while answering.', type: 'server_error', param: null, code: 'backend_error' })]);
+      return sealedResponse([head, await finish(null, { message: 'The backend failed while answering.', type: 'server_error', param: null, code: 'backend_error' })]);
     }
     let usage: Usage | null = null;
     try {
@@ -147,7 +148,7 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
     } catch {
       usage = null;
     }
-    const frames = [head, ...(bytes.length ? [emit(bytes, false)] : []), finish(usage, null)];
+    const frames = [head, ...(bytes.length ? [emit(bytes, false)] : []), await finish(usage, null)];
     done();
     return sealedResponse(frames);
   }
@@ -179,7 +180,7 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
           return;
         }
         if (!events) {
-          controller.enqueue(finish(null, { message: 'The backend closed the stream before its first byte.', type: 'server_error', param: null, code: 'backend_error' }));
+          controller.enqueue(await finish(null, { message: 'The backend closed the stream before its first byte.', type: 'server_error', param: null, code: 'backend_error' }));
           done();
           controller.close();
           return;
@@ -191,7 +192,7 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
         }
         const broken = outcome !== 'complete';
         controller.enqueue(
-          finish(usage, broken ? { message: 'The backend stream failed before completion.', type: 'server_error', param: null, code: 'backend_stream_broken' } : null),
+          await finish(usage, broken ? { message: 'The backend stream failed before completion.', type: 'server_error', param: null, code: 'backend_stream_broken' } : null),
         );
         done();
         controller.close();

@@ -5,7 +5,7 @@ import { equalBytes, toBase64, utf8 } from '../attestation/util/bytes.ts';
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from '../gateway/schemas/openai.ts';
 import { errorResponse, type Backend, type Endpoint } from './backends/types.ts';
 import type { GpuEvidenceProvider, TeeEvidenceProvider } from './evidence/types.ts';
-import { boundKeys, generateWorkerKeys, type WorkerKeys } from './keys.ts';
+import { boundKeys, generateWorkerKeys, warmWorkerKeys, type WorkerKeys } from './keys.ts';
 import { serveSealed } from './sealed.ts';
 import { responseBytes } from '../gateway/forward/body.ts';
 import { ReplayGuard, type Receipt } from '../sdk/protocol/index.ts';
@@ -73,6 +73,8 @@ export class EnclaveWorker {
 
   constructor(private readonly opts: EnclaveWorkerOptions) {
     this.fetcher = opts.fetch ?? ((u, i) => fetch(u, i));
+    // Best effort: a failure here just means the first request does the work.
+    warmWorkerKeys(this.keys).catch(() => {});
     this.gateway = opts.gatewayUrl.replace(/\/+$/, '');
     this.app.get('/healthz', (c) => c.json({ status: this.draining ? 'draining' : 'ok', inFlight: this.inFlight }));
     this.app.post('/v1/sealed', (c) => {

@@ -301,7 +301,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (!bound) throw invalidRequest('worker evidence binds no receipt key');
     let receipt: Receipt;
     try {
-      receipt = verifyReceipt(body?.receipt, fromBase64(bound.key));
+      receipt = await verifyReceipt(body?.receipt, fromBase64(bound.key));
     } catch (e) {
       if (isSealError(e)) throw invalidRequest(`receipt refused: ${e.message}`, 'receipt', e.code);
       throw e;

@@ -47,7 +47,7 @@ const ask = { model: MODEL, messages: [{ role: 'user', content: 'The sealed cana
 describe('sealed path through the gateway', () => {
   it('returns head, body and a receipt signed by the key the evidence binds', async () => {
     const w = workers[0]!;
-    const { message, opener } = seal(w, ask);
+    const { message, opener } = await seal(w, ask);
     const res = await post(message, w.id);
     expect(res.status).toBe(200);
     expect(res.headers.get('x-sealgate-mode')).toBe('sealed');
@@ -58,7 +58,7 @@ describe('sealed path through the gateway', () => {
     expect(completion.choices[0].message.content).toContain('canary');
     const { receipt } = JSON.parse(dec.decode(msgs.at(-1)));
     const key = w.evidence.binding.keys.find((k) => k.use === 'receipt')!.key;
-    const r = verifyReceipt(receipt, fromBase64(key));
+    const r = await verifyReceipt(receipt, fromBase64(key));
     expect(r).toMatchObject({ workerId: w.id, model: MODEL, requestId: res.headers.get('x-request-id'), completionTokens: completion.usage.completion_tokens });
     // The gateway got the same receipt and stored it once.
     await new Promise((ok) => setTimeout(ok, 200));
@@ -68,7 +68,7 @@ describe('sealed path through the gateway', () => {
 
   it('refuses a replayed sealed request', async () => {
     const w = workers[0]!;
-    const { message } = seal(w, ask);
+    const { message } = await seal(w, ask);
     expect((await post(message, w.id)).status).toBe(200);
     const again = await post(message, w.id);
     expect(again.status).toBe(400);
@@ -77,7 +77,7 @@ describe('sealed path through the gateway', () => {
 
   it('a request routed to another worker than the one sealed to cannot be opened', async () => {
     const [a, b] = workers as [typeof workers[0], typeof workers[0]];
-    const { message } = seal(a, ask);
+    const { message } = await seal(a, ask);
     const res = await post(message, b.id);
     expect(res.status).toBe(400);
     expect(['OPEN_FAILED', 'KEY_MISMATCH', 'KEM_FAILED']).toContain((await res.json()).error.code);
@@ -85,7 +85,7 @@ describe('sealed path through the gateway', () => {
 
   it('refuses a sealed body whose model differs from the routed one', async () => {
     const w = workers[0]!;
-    const { message } = seal(w, { ...ask, model: 'other-model' });
+    const { message } = await seal(w, { ...ask, model: 'other-model' });
     const res = await post(message, w.id);
     expect(res.status).toBe(400);
     expect((await res.json()).error.code).toBe('MODEL_MISMATCH');
@@ -93,7 +93,7 @@ describe('sealed path through the gateway', () => {
 
   it('refuses clear metadata that differs from what was sealed', async () => {
     const w = workers[0]!;
-    const { message } = seal(w, ask, w.id, 'sealgate-demo-x');
+    const { message } = await seal(w, ask, w.id, 'sealgate-demo-x');
     const res = await post(message, w.id);
     expect(res.status).toBe(400);
     expect((await res.json()).error.code).toBe('OPEN_FAILED');
@@ -107,7 +107,7 @@ describe('sealed path through the gateway', () => {
 
   it('refuses a receipt that is forged or names another worker', async () => {
     const w = stack.gateway.registry.get(workers[0]!.id)!;
-    const forged = signReceipt(
+    const forged = await signReceipt(
       { v: 1, requestId: 'req_x', workerId: w.id, model: MODEL, endpoint: 'chat.completions', promptTokens: 1, completionTokens: 1, requestDigest: '00', responseDigest: '00', time: 1 },
       crypto.getRandomValues(new Uint8Array(32)),
     );

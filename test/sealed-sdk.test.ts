@@ -906,7 +906,7 @@ async function memoryWorker() {
     const message = init!.body as Uint8Array;
     const h = new Headers(init!.headers);
     const aad = enc(canonicalJson({ endpoint: h.get('x-sealgate-endpoint'), model: h.get('x-sealgate-model'), worker: h.get('x-sealgate-worker') }));
-    const { body, sealer } = openRequest({ keys, message, aad });
+    const { body, sealer } = await openRequest({ keys, message, aad });
     const req = JSON.parse(new TextDecoder().decode(body)) as { stream?: boolean };
     const sse = req.stream === true;
     const parts = sse
@@ -923,7 +923,7 @@ async function memoryWorker() {
     for (const p of parts) emit(enc(p), false);
     if (state.mode === 'trailer-error') emit(enc({ error: { message: 'The backend stream failed.', type: 'server_error', param: null, code: 'backend_stream_broken' } }), true);
     else if (state.mode !== 'no-trailer-json') {
-      const receipt = signReceipt(
+      const receipt = await signReceipt(
         {
           v: 1,
           requestId: 'req_1',

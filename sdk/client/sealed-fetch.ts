@@ -199,7 +199,7 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
       const w = order[i]!;
       const last = i === tries - 1;
       const aad = utf8(canonicalJson({ endpoint, model, worker: w.id }));
-      const { message, opener } = sealRequest({ recipient: w.recipient, ...(options.aead ? { aead: options.aead } : {}), body, aad });
+      const { message, opener } = await sealRequest({ recipient: w.recipient, ...(options.aead ? { aead: options.aead } : {}), body, aad });
       const out: Record<string, string> = {
         'content-type': SEALED_REQUEST_TYPE,
         accept: SEALED_RESPONSE_TYPE,
@@ -313,7 +313,7 @@ async function openResponse(a: OpenArgs): Promise<Response> {
   if (sse) headers.set('cache-control', 'no-cache');
 
   /** Reads the trailer: the receipt must verify and match this request and response. */
-  const finish = (trailer: Uint8Array) => {
+  const finish = async (trailer: Uint8Array): Promise<void> => {
     const t = parseJsonMessage(trailer, 'trailer');
     if (t.error !== undefined && t.error !== null) {
       const e = t.error as { message?: unknown; code?: unknown };
@@ -321,7 +321,7 @@ async function openResponse(a: OpenArgs): Promise<Response> {
         sealCode: typeof e.code === 'string' ? e.code : 'upstream_error',
       });
     }
-    const receipt = verifyReceipt(t.receipt, worker.receiptKey);
+    const receipt = await verifyReceipt(t.receipt, worker.receiptKey);
     const mismatch =
       receipt.workerId !== worker.id
         ? 'workerId'
@@ -346,7 +346,7 @@ async function openResponse(a: OpenArgs): Promise<Response> {
     for (;;) {
       const m = await reader.next();
       if (m.final) {
-        finish(m.bytes);
+        await finish(m.bytes);
         break;
       }
     }
@@ -384,7 +384,7 @@ async function openResponse(a: OpenArgs): Promise<Response> {
             for (const o of out) controller.enqueue(o);
             return;
           }
-          finish(m.bytes);
+          await finish(m.bytes);
           if (gate) for (const o of gate.finish()) controller.enqueue(o);
           controller.close();
           return;

@@ -7,18 +7,20 @@
  *   KDF  0x0001 HKDF-SHA256
  *   AEAD 0x0001 AES-128-GCM, 0x0003 ChaCha20-Poly1305
  *
- * Pure TypeScript on top of @noble/*: no `node:` imports, no Buffer, so it runs
- * in browsers, Cloudflare Workers and Node alike.
+ * TypeScript on top of @noble/* and, for X25519, Web Crypto where the runtime
+ * has it (./native.ts, noble fallback): no `node:` imports, no Buffer, so it
+ * runs in browsers, Cloudflare Workers and Node alike.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
-import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
+import { ml_kem768, type KEMPrepared } from '@noble/post-quantum/ml-kem.js';
 import { extract, expand } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { shake256 } from '@noble/hashes/sha3.js';
+import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { randomBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { SealError } from './errors.ts';
+import { x25519Dh, x25519Generate, x25519Secret, type X25519Secret } from './native.ts';
 
 // ---------------------------------------------------------------------------
 // Identifiers
@@ -133,33 +135,29 @@ export interface Kem {
   readonly Nenc: number;
   readonly Npk: number;
   readonly Nsk: number;
+  /** Recipient key generation (pure JS; done once per worker start). */
   generateKeyPair(): KeyPair;
   deriveKeyPair(ikm: Uint8Array): KeyPair;
   publicKeyOf(secretKey: Uint8Array): Uint8Array;
   /**
    * Encapsulate to `publicKey`. `ikmE` makes it deterministic (test vectors only):
    * for DHKEM it is DeriveKeyPair's ikm for the ephemeral key; for X-Wing it is
-   * the 64-byte `eseed` of the draft's derandomized Encapsulate.
+   * the 64-byte `eseed` of the draft's derandomized Encapsulate. Async: X25519
+   * runs on Web Crypto where the runtime has it (./native.ts).
    */
-  encap(publicKey: Uint8Array, ikmE?: Uint8Array): EncapResult;
-  decap(enc: Uint8Array, secretKey: Uint8Array, publicKey?: Uint8Array): Uint8Array;
+  encap(publicKey: Uint8Array, ikmE?: Uint8Array): Promise<EncapResult>;
+  /**
+   * Decapsulate. Expanded forms of `secretKey` (imported CryptoKey, X-Wing's
+   * ML-KEM decapsulation key) are cached per secret-key array object, so a
+   * long-lived recipient key is expanded once; do not mutate it after use.
+   */
+  decap(enc: Uint8Array, secretKey: Uint8Array, publicKey?: Uint8Array): Promise<Uint8Array>;
 }
 
 const KEM_SUITE_X25519 = concat(utf8('KEM'), i2osp(KEM_DHKEM_X25519_HKDF_SHA256, 2));
 
-function dhX25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
-  let dh: Uint8Array;
-  try {
-    dh = x25519.getSharedSecret(sk, pk);
-  } catch (cause) {
-    throw new SealError('KEM_FAILED', 'X25519 rejected the public key', { cause });
-  }
-  // RFC 9180 §7.1.4: reject the all-zero output (small-order point).
-  let acc = 0;
-  for (let i = 0; i < dh.length; i++) acc |= dh[i]!;
-  if (acc === 0) throw new SealError('KEM_FAILED', 'X25519 produced the all-zero shared secret');
-  return dh;
-}
+/** Recipient-side cache: X25519 public key per secret-key array object (derived with noble once). */
+const x25519PublicOf = new WeakMap<Uint8Array, Uint8Array>();
 
 export const DHKEM_X25519: Kem = {
   id: KEM_DHKEM_X25519_HKDF_SHA256,
@@ -183,25 +181,39 @@ export const DHKEM_X25519: Kem = {
     }
     return x25519.getPublicKey(secretKey);
   },
-  encap(pkR, ikmE) {
+  async encap(pkR, ikmE) {
     if (!(pkR instanceof Uint8Array) || pkR.length !== 32) {
       throw new SealError('KEY_MISMATCH', 'X25519 public key must be 32 bytes');
     }
-    const { secretKey: skE, publicKey: pkE } = ikmE ? this.deriveKeyPair(ikmE) : this.generateKeyPair();
-    const dh = dhX25519(skE, pkR);
+    let secret: X25519Secret;
+    let pkE: Uint8Array;
+    if (ikmE) {
+      // Deterministic (test vectors): DeriveKeyPair on noble, the DH itself native when available.
+      const kp = this.deriveKeyPair(ikmE);
+      secret = await x25519Secret(kp.secretKey, false);
+      pkE = kp.publicKey;
+    } else {
+      // Random ephemeral key: native generateKey (a random native key is as good as DeriveKeyPair(random ikm)).
+      ({ secret, publicKey: pkE } = await x25519Generate(() => randomBytes(32)));
+    }
+    const dh = await x25519Dh(secret, pkR, true);
     const enc = pkE;
     const kemContext = concat(enc, pkR);
     return { sharedSecret: extractAndExpandX25519(dh, kemContext), enc };
   },
-  decap(enc, skR, pkR) {
+  async decap(enc, skR, pkR) {
     if (!(enc instanceof Uint8Array) || enc.length !== 32) {
       throw new SealError('MALFORMED_MESSAGE', 'X25519 enc must be 32 bytes');
     }
     if (!(skR instanceof Uint8Array) || skR.length !== 32) {
       throw new SealError('KEY_MISMATCH', 'X25519 secret key must be 32 bytes');
     }
-    const dh = dhX25519(skR, enc);
-    const pk = pkR ?? x25519.getPublicKey(skR);
+    const dh = await x25519Dh(await x25519Secret(skR, true), enc, false);
+    let pk = pkR;
+    if (!pk) {
+      pk = x25519PublicOf.get(skR);
+      if (!pk) x25519PublicOf.set(skR, (pk = x25519.getPublicKey(skR)));
+    }
     return extractAndExpandX25519(dh, concat(enc, pk));
   },
 };
@@ -211,11 +223,84 @@ function extractAndExpandX25519(dh: Uint8Array, kemContext: Uint8Array): Uint8Ar
   return HKDF_SHA256.labeledExpand(KEM_SUITE_X25519, eaePrk, 'shared_secret', kemContext, 32);
 }
 
+// ---------------------------------------------------------------------------
+// X-Wing (draft-connolly-cfrg-xwing-kem-10), built here over noble ML-KEM-768
+// and the X25519 above (native when available).
+//
+//   expandDecapsulationKey(sk): expanded = SHAKE256(sk, 96)
+//     (pk_M, sk_M) = ML-KEM-768.KeyGen_internal(expanded[0:32], expanded[32:64])
+//     sk_X = expanded[64:96]; pk_X = X25519(sk_X, X25519_BASE)
+//   pk = pk_M || pk_X (1184 + 32)
+//   Combiner(ss_M, ss_X, ct_X, pk_X) = SHA3-256(ss_M || ss_X || ct_X || pk_X || XWingLabel)
+//   Encapsulate(pk, eseed): ek_X = eseed[32:64]; ct_X = X25519(ek_X, BASE); ss_X = X25519(ek_X, pk_X)
+//     (ss_M, ct_M) = ML-KEM-768.Encaps(pk_M, m = eseed[0:32]); ct = ct_M || ct_X (1088 + 32)
+//   Decapsulate(ct, sk): ss_M = ML-KEM-768.Decaps(sk_M, ct_M); ss_X = X25519(sk_X, ct_X)
+
+/** XWingLabel = "\\.//^\\" (0x5c2e2f2f5e5c), the draft's ASCII-art domain separator. */
+const XWING_LABEL = Uint8Array.of(0x5c, 0x2e, 0x2f, 0x2f, 0x5e, 0x5c);
+const MLKEM_PK = 1184;
+const MLKEM_CT = 1088;
+
+interface XWingExpanded {
+  /** ML-KEM-768 decapsulation key (2400 bytes). */
+  dkM: Uint8Array;
+  /** ML-KEM public key, pre-expanded (matrix Â, t̂, H(ek)): public data. */
+  preparedM: KEMPrepared;
+  skX: Uint8Array;
+  pkX: Uint8Array;
+  pk: Uint8Array;
+}
+
+function xwingExpand(seed: Uint8Array): Omit<XWingExpanded, 'preparedM'> {
+  const expanded = shake256(seed, { dkLen: 96 });
+  const { publicKey: pkM, secretKey: dkM } = ml_kem768.keygen(expanded.subarray(0, 64));
+  const skX = expanded.slice(64, 96);
+  const pkX = x25519.getPublicKey(skX);
+  return { dkM, skX, pkX, pk: concat(pkM, pkX) };
+}
+
+/** Recipient-side cache of expanded X-Wing keys, per secret-key (seed) array object. */
+const xwingExpandedKeys = new WeakMap<Uint8Array, XWingExpanded>();
+
+function xwingExpandedFor(seed: Uint8Array): XWingExpanded {
+  let e = xwingExpandedKeys.get(seed);
+  if (!e) {
+    const x = xwingExpand(seed);
+    e = { ...x, preparedM: ml_kem768.prepare(x.pk.subarray(0, MLKEM_PK)) };
+    xwingExpandedKeys.set(seed, e);
+  }
+  return e;
+}
+
+/** Sender-side cache of prepared ML-KEM public keys (public data), keyed by the X-Wing public key's hex. */
+const xwingPrepared = new Map<string, KEMPrepared>();
+const XWING_PREPARED_MAX = 64;
+
+function preparedFor(pkM: Uint8Array): KEMPrepared {
+  const id = bytesToHex(pkM);
+  let p = xwingPrepared.get(id);
+  if (!p) {
+    p = ml_kem768.prepare(pkM); // throws on a bad encapsulation key (modulus check)
+    xwingPrepared.set(id, p);
+    if (xwingPrepared.size > XWING_PREPARED_MAX) xwingPrepared.delete(xwingPrepared.keys().next().value as string);
+  }
+  return p;
+}
+
+function xwingCombine(ssM: Uint8Array, ssX: Uint8Array, ctX: Uint8Array, pkX: Uint8Array): Uint8Array {
+  return sha3_256(concat(ssM, ssX, ctX, pkX, XWING_LABEL));
+}
+
+/** Keep a promise from being reported as unhandled while synchronous work runs before it is awaited. */
+function started<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
 /**
- * X-Wing per draft-connolly-cfrg-xwing-kem (noble's `ml_kem768_x25519`, tested by
- * noble against draft -10; we check it against the draft's own vectors in
- * sdk/hpke/vectors/xwing-draft.json). Secret key = 32-byte seed; public key
- * 1216 bytes (pk_M || pk_X); enc = ciphertext 1120 bytes (ct_M || ct_X).
+ * X-Wing per draft-connolly-cfrg-xwing-kem-10, checked against the draft's own
+ * vectors in sdk/hpke/vectors/xwing-draft.json. Secret key = 32-byte seed;
+ * public key 1216 bytes (pk_M || pk_X); enc = ciphertext 1120 bytes (ct_M || ct_X).
  * The KEM output is used directly as the HPKE shared secret ("Use in HPKE").
  */
 export const XWING: Kem = {
@@ -226,48 +311,87 @@ export const XWING: Kem = {
   Npk: 1216,
   Nsk: 32,
   generateKeyPair() {
-    const { secretKey, publicKey } = ml_kem768_x25519.keygen(randomBytes(32));
-    return { secretKey, publicKey };
+    const secretKey = randomBytes(32);
+    return { secretKey, publicKey: xwingExpand(secretKey).pk };
   },
   deriveKeyPair(ikm) {
     requireBytes('ikm', ikm);
-    const seed = shake256(ikm, { dkLen: 32 });
-    const { secretKey, publicKey } = ml_kem768_x25519.keygen(seed);
-    return { secretKey, publicKey };
+    const secretKey = shake256(ikm, { dkLen: 32 });
+    return { secretKey, publicKey: xwingExpand(secretKey).pk };
   },
   publicKeyOf(secretKey) {
     if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) {
       throw new SealError('KEY_MISMATCH', 'X-Wing secret key must be 32 bytes');
     }
-    return ml_kem768_x25519.getPublicKey(secretKey);
+    return xwingExpand(secretKey).pk.slice();
   },
-  encap(pkR, ikmE) {
+  async encap(pkR, ikmE) {
     if (!(pkR instanceof Uint8Array) || pkR.length !== 1216) {
       throw new SealError('KEY_MISMATCH', 'X-Wing public key must be 1216 bytes');
     }
     if (ikmE !== undefined) requireBytes('X-Wing eseed', ikmE, 64);
+    const pkM = pkR.subarray(0, MLKEM_PK);
+    const pkX = pkR.slice(MLKEM_PK);
+    // X25519 half first (native work runs off the JS thread), ML-KEM meanwhile.
+    const xPart = started(
+      (async () => {
+        let secret: X25519Secret;
+        let ctX: Uint8Array;
+        if (ikmE) {
+          const ekX = ikmE.slice(32, 64);
+          secret = await x25519Secret(ekX, false);
+          ctX = x25519.getPublicKey(ekX);
+        } else {
+          ({ secret, publicKey: ctX } = await x25519Generate(() => randomBytes(32)));
+        }
+        return { ctX, ssX: await x25519Dh(secret, pkX, true) };
+      })(),
+    );
+    let ctM: Uint8Array;
+    let ssM: Uint8Array;
     try {
-      const { cipherText, sharedSecret } = ml_kem768_x25519.encapsulate(pkR, ikmE ?? randomBytes(64));
-      return { sharedSecret, enc: cipherText };
+      ({ cipherText: ctM, sharedSecret: ssM } = preparedFor(pkM).encapsulate(ikmE ? ikmE.slice(0, 32) : randomBytes(32)));
     } catch (cause) {
       throw new SealError('KEM_FAILED', 'X-Wing encapsulation failed (invalid public key)', { cause });
     }
+    const { ctX, ssX } = await xPart;
+    return { sharedSecret: xwingCombine(ssM, ssX, ctX, pkX), enc: concat(ctM, ctX) };
   },
-  decap(enc, skR) {
+  async decap(enc, skR) {
     if (!(enc instanceof Uint8Array) || enc.length !== 1120) {
       throw new SealError('MALFORMED_MESSAGE', 'X-Wing enc must be 1120 bytes');
     }
     if (!(skR instanceof Uint8Array) || skR.length !== 32) {
       throw new SealError('KEY_MISMATCH', 'X-Wing secret key must be 32 bytes');
     }
+    const e = xwingExpandedFor(skR);
+    const ctM = enc.subarray(0, MLKEM_CT);
+    const ctX = enc.slice(MLKEM_CT);
+    const xPart = started((async () => x25519Dh(await x25519Secret(e.skX, true), ctX, false))());
+    let ssM: Uint8Array;
     try {
-      // ML-KEM decapsulation never fails (implicit rejection); X25519 part may.
-      return ml_kem768_x25519.decapsulate(enc, skR);
+      // ML-KEM decapsulation never fails on a well-sized ciphertext (implicit rejection).
+      ssM = e.preparedM.decapsulate(ctM, e.dkM);
     } catch (cause) {
       throw new SealError('KEM_FAILED', 'X-Wing decapsulation failed', { cause });
     }
+    const ssX = await xPart; // KEM_FAILED on an invalid / small-order ct_X
+    return xwingCombine(ssM, ssX, ctX, e.pkX);
   },
 };
+
+/**
+ * Recipient: do the one-time per-key work now (X25519 private-key import,
+ * X-Wing seed expansion and ML-KEM key preparation) instead of on the first
+ * request. Optional; decap does the same lazily.
+ */
+export async function warmRecipientKey(kem: Kem, secretKey: Uint8Array): Promise<void> {
+  if (kem.id === KEM_DHKEM_X25519_HKDF_SHA256) {
+    await x25519Secret(secretKey, true);
+  } else if (kem.id === KEM_XWING) {
+    await x25519Secret(xwingExpandedFor(secretKey).skX, true);
+  }
+}
 
 // ---------------------------------------------------------------------------
 // AEADs
@@ -452,6 +576,32 @@ export function xorCounter(base: Uint8Array, counter: number): Uint8Array {
   return out;
 }
 
+/**
+ * key_schedule_context = mode || LabeledExtract("", "psk_id_hash", "") || LabeledExtract("", "info_hash", info).
+ * It depends only on the suite and info (constant per suite in the sealed protocol), so it is memoized.
+ */
+const kscCache = new Map<string, Uint8Array>();
+const KSC_CACHE_MAX = 64;
+const KSC_CACHE_MAX_INFO = 256;
+
+function keyScheduleContext(s: Suite, info: Uint8Array): Uint8Array {
+  const cacheable = info.length <= KSC_CACHE_MAX_INFO;
+  const key = cacheable ? bytesToHex(s.id) + bytesToHex(info) : '';
+  if (cacheable) {
+    const hit = kscCache.get(key);
+    if (hit) return hit;
+  }
+  const { kdf, id } = s;
+  const pskIdHash = kdf.labeledExtract(id, EMPTY, 'psk_id_hash', EMPTY);
+  const infoHash = kdf.labeledExtract(id, EMPTY, 'info_hash', info);
+  const ksc = concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+  if (cacheable) {
+    kscCache.set(key, ksc);
+    if (kscCache.size > KSC_CACHE_MAX) kscCache.delete(kscCache.keys().next().value as string);
+  }
+  return ksc;
+}
+
 function keySchedule<C extends Context>(
   s: Suite,
   sharedSecret: Uint8Array,
@@ -459,9 +609,7 @@ function keySchedule<C extends Context>(
   Ctor: new (s: Suite, k: Uint8Array, n: Uint8Array, e: Uint8Array) => C,
 ): C {
   const { kdf, aead, id } = s;
-  const pskIdHash = kdf.labeledExtract(id, EMPTY, 'psk_id_hash', EMPTY);
-  const infoHash = kdf.labeledExtract(id, EMPTY, 'info_hash', info);
-  const ksc = concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+  const ksc = keyScheduleContext(s, info);
   const secret = kdf.labeledExtract(id, sharedSecret, 'secret', EMPTY);
   const key = kdf.labeledExpand(id, secret, 'key', ksc, aead.Nk);
   const baseNonce = kdf.labeledExpand(id, secret, 'base_nonce', ksc, aead.Nn);
@@ -475,76 +623,76 @@ export interface SetupOptions {
 }
 
 /** SetupBaseS (RFC 9180 §5.1.1). */
-export function setupBaseS(
+export async function setupBaseS(
   s: Suite,
   pkR: Uint8Array,
   info: Uint8Array = EMPTY,
   opts: SetupOptions = {},
-): { enc: Uint8Array; ctx: SenderContext } {
+): Promise<{ enc: Uint8Array; ctx: SenderContext }> {
   requireBytes('info', info);
-  const { sharedSecret, enc } = s.kem.encap(pkR, opts.ikmE);
+  const { sharedSecret, enc } = await s.kem.encap(pkR, opts.ikmE);
   return { enc, ctx: keySchedule(s, sharedSecret, info, SenderContext) };
 }
 
 /** SetupBaseR (RFC 9180 §5.1.1). `pkR` is optional (derived from skR when absent). */
-export function setupBaseR(
+export async function setupBaseR(
   s: Suite,
   enc: Uint8Array,
   skR: Uint8Array,
   info: Uint8Array = EMPTY,
   pkR?: Uint8Array,
-): RecipientContext {
+): Promise<RecipientContext> {
   requireBytes('info', info);
-  const sharedSecret = s.kem.decap(enc, skR, pkR);
+  const sharedSecret = await s.kem.decap(enc, skR, pkR);
   return keySchedule(s, sharedSecret, info, RecipientContext);
 }
 
 /** Single-shot SealBase (RFC 9180 §6.1). */
-export function sealBase(
+export async function sealBase(
   s: Suite,
   pkR: Uint8Array,
   info: Uint8Array,
   aad: Uint8Array,
   pt: Uint8Array,
   opts: SetupOptions = {},
-): { enc: Uint8Array; ct: Uint8Array } {
-  const { enc, ctx } = setupBaseS(s, pkR, info, opts);
+): Promise<{ enc: Uint8Array; ct: Uint8Array }> {
+  const { enc, ctx } = await setupBaseS(s, pkR, info, opts);
   return { enc, ct: ctx.seal(pt, aad) };
 }
 
 /** Single-shot OpenBase (RFC 9180 §6.1). */
-export function openBase(
+export async function openBase(
   s: Suite,
   enc: Uint8Array,
   skR: Uint8Array,
   info: Uint8Array,
   aad: Uint8Array,
   ct: Uint8Array,
-): Uint8Array {
-  return setupBaseR(s, enc, skR, info).open(ct, aad);
+): Promise<Uint8Array> {
+  return (await setupBaseR(s, enc, skR, info)).open(ct, aad);
 }
 
 /** Single-shot SendExport (RFC 9180 §6.2). */
-export function sendExport(
+export async function sendExport(
   s: Suite,
   pkR: Uint8Array,
   info: Uint8Array,
   exporterContext: Uint8Array,
   L: number,
   opts: SetupOptions = {},
-): { enc: Uint8Array; exported: Uint8Array } {
-  const { enc, ctx } = setupBaseS(s, pkR, info, opts);
+): Promise<{ enc: Uint8Array; exported: Uint8Array }> {
+  const { enc, ctx } = await setupBaseS(s, pkR, info, opts);
   return { enc, exported: ctx.export(exporterContext, L) };
 }
 
 /** Single-shot ReceiveExport (RFC 9180 §6.2). */
-export function receiveExport(
+export async function receiveExport(
   s: Suite,
   enc: Uint8Array,
   skR: Uint8Array,
   info: Uint8Array,
   exporterContext: Uint8Array,
   L: number,
-): Uint8Array {
-  return setupBaseR(s, enc, skR, info).export(exporterContext, L);
+): Promise<Uint8Array> {
+  return (await setupBaseR(s, enc, skR, info)).export(exporterContext, L);
 }

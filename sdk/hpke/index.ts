@@ -1,2 +1,3 @@
 export * from './errors.ts';
 export * from './hpke.ts';
+export { nativeSupport } from './native.ts';

@@ -37,14 +37,14 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function benchChunks(aead: AeadName): { medianUs: number; bestUs: number; cpuMedianUs: number } {
+async function benchChunks(aead: AeadName): Promise<{ medianUs: number; bestUs: number; cpuMedianUs: number }> {
   const pt = new Uint8Array(CHUNK);
   for (let i = 0; i < CHUNK; i++) pt[i] = 0x20 + (i % 90);
   const results: number[] = [];
   const cpu: number[] = [];
   for (let r = 0; r < ROUNDS + 1; r++) {
-    const { message, opener } = sealRequest({ recipient: { kem: 'X25519', publicKey: keys.x25519.publicKey }, aead, body, aad });
-    const { sealer } = openRequest({ keys, message, aad });
+    const { message, opener } = await sealRequest({ recipient: { kem: 'X25519', publicKey: keys.x25519.publicKey }, aead, body, aad });
+    const { sealer } = await openRequest({ keys, message, aad });
     const c0 = cpuUs();
     const t0 = performance.now();
     let got = 0;
@@ -84,7 +84,7 @@ function benchRawAead(aead: AeadName): number {
   return median(cpu);
 }
 
-function benchRequests(kem: KemName, aead: AeadName): { sealUs: number; openUs: number } {
+async function benchRequests(kem: KemName, aead: AeadName): Promise<{ sealUs: number; openUs: number }> {
   const pk = kem === 'X25519' ? keys.x25519.publicKey : keys.xwing.publicKey;
   const n = kem === 'X25519' ? 300 : 100;
   const seal: number[] = [];
@@ -92,10 +92,10 @@ function benchRequests(kem: KemName, aead: AeadName): { sealUs: number; openUs: 
   for (let r = 0; r < 4; r++) {
     const msgs: Uint8Array[] = [];
     let t0 = performance.now();
-    for (let i = 0; i < n; i++) msgs.push(sealRequest({ recipient: { kem, publicKey: pk }, aead, body, aad }).message);
+    for (let i = 0; i < n; i++) msgs.push((await sealRequest({ recipient: { kem, publicKey: pk }, aead, body, aad })).message);
     const s = ((performance.now() - t0) * 1000) / n;
     t0 = performance.now();
-    for (const message of msgs) openRequest({ keys, message, aad });
+    for (const message of msgs) await openRequest({ keys, message, aad });
     const o = ((performance.now() - t0) * 1000) / n;
     if (r > 0) {
       seal.push(s);
@@ -111,7 +111,7 @@ lines.push('');
 lines.push('| AEAD | seal+open per chunk, wall (median) | wall, best round | CPU time per chunk (median) | chunks/s/core (from CPU time) |');
 lines.push('|---|---|---|---|---|');
 for (const aead of ['ChaCha20-Poly1305', 'AES-128-GCM'] as const) {
-  const { medianUs, bestUs, cpuMedianUs } = benchChunks(aead);
+  const { medianUs, bestUs, cpuMedianUs } = await benchChunks(aead);
   lines.push(
     `| ${aead} | ${medianUs.toFixed(2)} µs | ${bestUs.toFixed(2)} µs | ${cpuMedianUs.toFixed(2)} µs | ${Math.round(1e6 / cpuMedianUs).toLocaleString('en-US')} |`,
   );
@@ -123,7 +123,7 @@ lines.push('');
 lines.push(`| request (${body.length} B body) | sealRequest (client) | openRequest (worker) |`);
 lines.push('|---|---|---|');
 for (const kem of ['X25519', 'X-Wing'] as const) {
-  const { sealUs, openUs } = benchRequests(kem, 'ChaCha20-Poly1305');
+  const { sealUs, openUs } = await benchRequests(kem, 'ChaCha20-Poly1305');
   lines.push(`| ${kem} + ChaCha20-Poly1305 | ${(sealUs / 1000).toFixed(3)} ms | ${(openUs / 1000).toFixed(3)} ms |`);
 }
 console.log(lines.join('\n'));

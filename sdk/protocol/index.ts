@@ -25,6 +25,7 @@ export { ReplayGuard, type ReplayGuardOptions } from './replay.ts';
 export {
   selectRecipient,
   generateRecipientKeys,
+  warmRecipientKeys,
   bindingKeysFor,
   encodeKey,
   decodeKey,
@@ -33,4 +34,4 @@ export {
 } from './suites.ts';
 export { PROTOCOL_VERSION, HEADER_LENGTH } from './wire.ts';
 export type { KemName, AeadName, KeyPair } from '../hpke/hpke.ts';
-export { signReceipt, verifyReceipt, digestHex, RECEIPT_TAG, type Receipt, type UnsignedReceipt } from './receipt.ts';
+export { signReceipt, verifyReceipt, warmReceiptKey, digestHex, RECEIPT_TAG, type Receipt, type UnsignedReceipt } from './receipt.ts';

@@ -8,6 +8,7 @@ import {
   SealError,
   bindingKeysFor,
   generateRecipientKeys,
+  warmRecipientKeys,
   openRequest,
   openResponseStream,
   sealRequest,
@@ -43,9 +44,9 @@ function pub(kem: KemName, keys = KEYS): Uint8Array {
   return kem === 'X25519' ? keys.x25519.publicKey : keys.xwing.publicKey;
 }
 
-function code(f: () => unknown): string {
+async function code(f: () => unknown): Promise<string> {
   try {
-    f();
+    await f();
   } catch (e) {
     if (e instanceof SealError) return e.code;
     throw e;
@@ -54,9 +55,9 @@ function code(f: () => unknown): string {
 }
 
 /** Seal a request and a full response; returns the pieces plus each chunk's frame. */
-function exchange(kem: KemName, aead: AeadName, chunks = CHUNKS) {
-  const { message, opener } = sealRequest({ recipient: { kem, publicKey: pub(kem) }, aead, body: BODY, aad: AAD });
-  const opened = openRequest({ keys: KEYS, message, aad: AAD });
+async function exchange(kem: KemName, aead: AeadName, chunks = CHUNKS) {
+  const { message, opener } = await sealRequest({ recipient: { kem, publicKey: pub(kem) }, aead, body: BODY, aad: AAD });
+  const opened = await openRequest({ keys: KEYS, message, aad: AAD });
   const frames = chunks.map((c, i) => opened.sealer.seal(c, { final: i === chunks.length - 1 }));
   return { message, opener, opened, frames, response: concat(...frames) };
 }
@@ -65,17 +66,17 @@ function exchange(kem: KemName, aead: AeadName, chunks = CHUNKS) {
  * A request sealed with fixed ephemeral randomness, so that `newOpener()` can
  * recreate the client's context as often as a test needs a fresh opener.
  */
-function fixedExchange(kem: KemName, aead: AeadName, seed: number) {
+async function fixedExchange(kem: KemName, aead: AeadName, seed: number) {
   const ikmE = new Uint8Array(kem === 'X25519' ? 32 : 64).fill(seed);
   const opts = { recipient: { kem, publicKey: pub(kem) }, aead, body: BODY, aad: AAD };
-  const { message } = sealRequestDeterministic(opts, ikmE);
-  const opened = openRequest({ keys: KEYS, message, aad: AAD });
+  const { message } = await sealRequestDeterministic(opts, ikmE);
+  const opened = await openRequest({ keys: KEYS, message, aad: AAD });
   const frames = CHUNKS.map((c, i) => opened.sealer.seal(c, { final: i === CHUNKS.length - 1 }));
   return {
     message,
     frames,
     response: concat(...frames),
-    newOpener: () => sealRequestDeterministic(opts, ikmE).opener,
+    newOpener: async () => (await sealRequestDeterministic(opts, ikmE)).opener,
   };
 }
 
@@ -84,7 +85,7 @@ function nonceLen(aead: AeadName): number {
   return aead === 'AES-128-GCM' ? 16 : 32;
 }
 
-function openAllCode(opener: ResponseOpener, bytes: Uint8Array): string {
+function openAllCode(opener: ResponseOpener, bytes: Uint8Array): Promise<string> {
   return code(() => {
     opener.push(bytes);
     opener.end();
@@ -92,22 +93,22 @@ function openAllCode(opener: ResponseOpener, bytes: Uint8Array): string {
 }
 
 describe('committed protocol test vectors (sdk/protocol/vectors.json)', () => {
-  it('are reproduced byte for byte by the deterministic builder', () => {
-    expect(buildVectors()).toEqual(committed);
+  it('are reproduced byte for byte by the deterministic builder', async () => {
+    expect(await buildVectors()).toEqual(committed);
   });
 
   for (const v of committed.vectors) {
-    it(`${v.name}: the committed message opens and the committed response opens to the chunks`, () => {
+    it(`${v.name}: the committed message opens and the committed response opens to the chunks`, async () => {
       const kp = { secretKey: hexToBytes(v.skR), publicKey: hexToBytes(v.pkR) };
       const keys = v.kem === 'X25519' ? { x25519: kp } : { xwing: kp };
-      const opened = openRequestDeterministic(
+      const opened = await openRequestDeterministic(
         { keys, message: hexToBytes(v.message), aad: hexToBytes(v.aad) },
         hexToBytes(v.responseNonce),
       );
       expect(bytesToHex(opened.body)).toBe(v.body);
       expect(bytesToHex(opened.replayId)).toBe(v.replayId);
       // the client side, re-derived from the same ikmE, opens the committed response
-      const { message, opener } = sealRequestDeterministic(
+      const { message, opener } = await sealRequestDeterministic(
         {
           recipient: { kem: v.kem as KemName, publicKey: kp.publicKey },
           aead: v.aead as AeadName,
@@ -125,8 +126,8 @@ describe('committed protocol test vectors (sdk/protocol/vectors.json)', () => {
 });
 
 describe.each(SUITES)('round trip %s + %s', (kem, aead) => {
-  it('request body, aad binding, replay id and chunked response', () => {
-    const { opener, opened, response } = exchange(kem, aead);
+  it('request body, aad binding, replay id and chunked response', async () => {
+    const { opener, opened, response } = await exchange(kem, aead);
     expect(dec.decode(opened.body)).toBe(dec.decode(BODY));
     expect(opened.kem).toBe(kem);
     expect(opened.aead).toBe(aead);
@@ -139,9 +140,9 @@ describe.each(SUITES)('round trip %s + %s', (kem, aead) => {
     expect(got).toEqual(CHUNKS.map((c) => dec.decode(c)));
   });
 
-  it('empty body, empty chunks and a large chunk', () => {
-    const { message, opener } = sealRequest({ recipient: { kem, publicKey: pub(kem) }, aead, body: new Uint8Array(0), aad: new Uint8Array(0) });
-    const opened = openRequest({ keys: KEYS, message, aad: new Uint8Array(0) });
+  it('empty body, empty chunks and a large chunk', async () => {
+    const { message, opener } = await sealRequest({ recipient: { kem, publicKey: pub(kem) }, aead, body: new Uint8Array(0), aad: new Uint8Array(0) });
+    const opened = await openRequest({ keys: KEYS, message, aad: new Uint8Array(0) });
     expect(opened.body.length).toBe(0);
     const big = new Uint8Array(200_000).map((_, i) => i & 0xff);
     const out = concat(
@@ -152,13 +153,13 @@ describe.each(SUITES)('round trip %s + %s', (kem, aead) => {
     expect(bytesToHex(opener.openAll(out))).toBe(bytesToHex(big));
   });
 
-  it('every single-byte flip of the sealed request is rejected with a typed error', () => {
-    const { message } = exchange(kem, aead);
+  it('every single-byte flip of the sealed request is rejected with a typed error', async () => {
+    const { message } = await exchange(kem, aead);
     const codes = new Set<string>();
     for (let i = 0; i < message.length; i++) {
       const m = message.slice();
       m[i]! ^= 0x01 << (i % 8);
-      const c = code(() => openRequest({ keys: KEYS, message: m, aad: AAD }));
+      const c = await code(() => openRequest({ keys: KEYS, message: m, aad: AAD }));
       expect(c, `flip at byte ${i}`).not.toBe('NO_ERROR');
       codes.add(c);
     }
@@ -166,111 +167,111 @@ describe.each(SUITES)('round trip %s + %s', (kem, aead) => {
     expect(codes.has('UNSUPPORTED_SUITE')).toBe(true);
   });
 
-  it('every single-byte flip of the sealed response stream is rejected with a typed error', () => {
-    const fx = fixedExchange(kem, aead, 3);
+  it('every single-byte flip of the sealed response stream is rejected with a typed error', async () => {
+    const fx = await fixedExchange(kem, aead, 3);
     const codes = new Set<string>();
     for (let i = 0; i < fx.response.length; i++) {
       const r = fx.response.slice();
       r[i]! ^= 0x80 >> (i % 8);
-      const c = openAllCode(fx.newOpener(), r);
+      const c = await openAllCode((await fx.newOpener()), r);
       expect(c, `flip at byte ${i}`).not.toBe('NO_ERROR');
       codes.add(c);
     }
-    expect(openAllCode(fx.newOpener(), fx.response)).toBe('NO_ERROR');
+    expect(await openAllCode((await fx.newOpener()), fx.response)).toBe('NO_ERROR');
     expect(codes.has('OPEN_FAILED')).toBe(true);
   });
 
-  it('truncation: dropping the final chunk and every cut point are TRUNCATED', () => {
-    const { opener, frames } = exchange(kem, aead);
-    expect(openAllCode(opener, concat(...frames.slice(0, -1)))).toBe('TRUNCATED');
-    const fx = fixedExchange(kem, aead, 9);
+  it('truncation: dropping the final chunk and every cut point are TRUNCATED', async () => {
+    const { opener, frames } = await exchange(kem, aead);
+    expect(await openAllCode(opener, concat(...frames.slice(0, -1)))).toBe('TRUNCATED');
+    const fx = await fixedExchange(kem, aead, 9);
     for (let cut = 0; cut < fx.response.length; cut++) {
-      expect(openAllCode(fx.newOpener(), fx.response.subarray(0, cut)), `cut at ${cut}`).toBe('TRUNCATED');
+      expect(await openAllCode((await fx.newOpener()), fx.response.subarray(0, cut)), `cut at ${cut}`).toBe('TRUNCATED');
     }
-    expect(openAllCode(fx.newOpener(), fx.response)).toBe('NO_ERROR');
+    expect(await openAllCode((await fx.newOpener()), fx.response)).toBe('NO_ERROR');
   });
 
-  it('reordering two chunks is REORDERED; duplicating a chunk is DUPLICATE', () => {
-    const a = exchange(kem, aead);
+  it('reordering two chunks is REORDERED; duplicating a chunk is DUPLICATE', async () => {
+    const a = await exchange(kem, aead);
     const nl = nonceLen(aead);
     const f0 = a.frames[0]!;
     const first = f0.subarray(nl); // frame 0 without the response nonce
     const nonce = f0.subarray(0, nl);
     // swap chunks 1 and 2
-    expect(openAllCode(a.opener, concat(nonce, first, a.frames[2]!, a.frames[1]!, a.frames[3]!))).toBe('REORDERED');
+    expect(await openAllCode(a.opener, concat(nonce, first, a.frames[2]!, a.frames[1]!, a.frames[3]!))).toBe('REORDERED');
     // skip a chunk entirely
-    const b = exchange(kem, aead);
-    expect(openAllCode(b.opener, concat(b.frames[0]!, b.frames[2]!, b.frames[3]!))).toBe('REORDERED');
+    const b = await exchange(kem, aead);
+    expect(await openAllCode(b.opener, concat(b.frames[0]!, b.frames[2]!, b.frames[3]!))).toBe('REORDERED');
     // duplicate chunk 1
-    const c = exchange(kem, aead);
-    expect(openAllCode(c.opener, concat(c.frames[0]!, c.frames[1]!, c.frames[1]!, c.frames[2]!, c.frames[3]!))).toBe(
+    const c = await exchange(kem, aead);
+    expect(await openAllCode(c.opener, concat(c.frames[0]!, c.frames[1]!, c.frames[1]!, c.frames[2]!, c.frames[3]!))).toBe(
       'DUPLICATE',
     );
     // reorder with the sequence numbers rewritten to look in order: the nonce still binds position
-    const d = exchange(kem, aead);
+    const d = await exchange(kem, aead);
     const f1 = d.frames[1]!.slice();
     const f2 = d.frames[2]!.slice();
     f1[1] = 2; // seq varint (1 byte) of chunk 1 -> 2
     f2[1] = 1;
-    expect(openAllCode(d.opener, concat(d.frames[0]!, f2, f1, d.frames[3]!))).toBe('OPEN_FAILED');
+    expect(await openAllCode(d.opener, concat(d.frames[0]!, f2, f1, d.frames[3]!))).toBe('OPEN_FAILED');
     // turning a non-final chunk into the final one (flag flip) fails authentication
-    const e = exchange(kem, aead);
+    const e = await exchange(kem, aead);
     const g1 = e.frames[1]!.slice();
     g1[0] = 0x01;
-    expect(openAllCode(e.opener, concat(e.frames[0]!, g1))).toBe('OPEN_FAILED');
+    expect(await openAllCode(e.opener, concat(e.frames[0]!, g1))).toBe('OPEN_FAILED');
   });
 
-  it('data after the final chunk is MALFORMED_MESSAGE', () => {
-    const a = exchange(kem, aead);
-    expect(openAllCode(a.opener, concat(a.response, new Uint8Array([0])))).toBe('MALFORMED_MESSAGE');
-    const b = exchange(kem, aead);
+  it('data after the final chunk is MALFORMED_MESSAGE', async () => {
+    const a = await exchange(kem, aead);
+    expect(await openAllCode(a.opener, concat(a.response, new Uint8Array([0])))).toBe('MALFORMED_MESSAGE');
+    const b = await exchange(kem, aead);
     b.opener.push(b.response);
-    expect(code(() => b.opener.push(new Uint8Array([1, 2, 3])))).toBe('MALFORMED_MESSAGE');
+    expect(await code(() => b.opener.push(new Uint8Array([1, 2, 3])))).toBe('MALFORMED_MESSAGE');
   });
 
-  it("a whole response replayed under another request's context is OPEN_FAILED", () => {
-    const a = exchange(kem, aead);
-    const b = exchange(kem, aead);
-    expect(openAllCode(b.opener, a.response)).toBe('OPEN_FAILED');
+  it("a whole response replayed under another request's context is OPEN_FAILED", async () => {
+    const a = await exchange(kem, aead);
+    const b = await exchange(kem, aead);
+    expect(await openAllCode(b.opener, a.response)).toBe('OPEN_FAILED');
     // and splicing one chunk of another response into the right position
-    const c = exchange(kem, aead);
-    const d = exchange(kem, aead);
-    expect(openAllCode(d.opener, concat(d.frames[0]!, c.frames[1]!, d.frames[2]!, d.frames[3]!))).toBe('OPEN_FAILED');
+    const c = await exchange(kem, aead);
+    const d = await exchange(kem, aead);
+    expect(await openAllCode(d.opener, concat(d.frames[0]!, c.frames[1]!, d.frames[2]!, d.frames[3]!))).toBe('OPEN_FAILED');
   });
 
-  it('swapped aad (other model or worker id) is OPEN_FAILED', () => {
-    const { message } = exchange(kem, aead);
+  it('swapped aad (other model or worker id) is OPEN_FAILED', async () => {
+    const { message } = await exchange(kem, aead);
     for (const aad of [
       utf8('{"model":"demo-2","workerId":"worker-0001"}'),
       utf8('{"model":"demo-1","workerId":"worker-0002"}'),
       new Uint8Array(0),
     ]) {
-      expect(code(() => openRequest({ keys: KEYS, message, aad }))).toBe('OPEN_FAILED');
+      expect(await code(() => openRequest({ keys: KEYS, message, aad }))).toBe('OPEN_FAILED');
     }
   });
 
-  it('wrong recipient key is OPEN_FAILED; a missing key is KEY_MISMATCH', () => {
-    const { message } = exchange(kem, aead);
-    expect(code(() => openRequest({ keys: OTHER, message, aad: AAD }))).toBe('OPEN_FAILED');
+  it('wrong recipient key is OPEN_FAILED; a missing key is KEY_MISMATCH', async () => {
+    const { message } = await exchange(kem, aead);
+    expect(await code(() => openRequest({ keys: OTHER, message, aad: AAD }))).toBe('OPEN_FAILED');
     const only = kem === 'X25519' ? { xwing: KEYS.xwing } : { x25519: KEYS.x25519 };
-    expect(code(() => openRequest({ keys: only, message, aad: AAD }))).toBe('KEY_MISMATCH');
+    expect(await code(() => openRequest({ keys: only, message, aad: AAD }))).toBe('KEY_MISMATCH');
   });
 
-  it('a replayed request is REPLAY through the ReplayGuard', () => {
-    const { message } = exchange(kem, aead);
+  it('a replayed request is REPLAY through the ReplayGuard', async () => {
+    const { message } = await exchange(kem, aead);
     const guard = new ReplayGuard({ ttlMs: 60_000 });
-    openRequest({ keys: KEYS, message, aad: AAD, replayGuard: guard });
-    expect(code(() => openRequest({ keys: KEYS, message, aad: AAD, replayGuard: guard }))).toBe('REPLAY');
+    await openRequest({ keys: KEYS, message, aad: AAD, replayGuard: guard });
+    expect(await code(() => openRequest({ keys: KEYS, message, aad: AAD, replayGuard: guard }))).toBe('REPLAY');
     // a tampered copy never authenticates, so it neither passes nor poisons the guard
-    const fresh = exchange(kem, aead).message;
+    const fresh = (await exchange(kem, aead)).message;
     const bad = fresh.slice();
     bad[bad.length - 1]! ^= 1;
-    expect(code(() => openRequest({ keys: KEYS, message: bad, aad: AAD, replayGuard: guard }))).toBe('OPEN_FAILED');
-    expect(code(() => openRequest({ keys: KEYS, message: fresh, aad: AAD, replayGuard: guard }))).toBe('NO_ERROR');
+    expect(await code(() => openRequest({ keys: KEYS, message: bad, aad: AAD, replayGuard: guard }))).toBe('OPEN_FAILED');
+    expect(await code(() => openRequest({ keys: KEYS, message: fresh, aad: AAD, replayGuard: guard }))).toBe('NO_ERROR');
   });
 
   it('Web streams: sealResponseStream -> openResponseStream; a source error surfaces as TRUNCATED', async () => {
-    const a = exchange(kem, aead, []);
+    const a = await exchange(kem, aead, []);
     const src = new ReadableStream<Uint8Array>({
       start(c) {
         for (const ch of CHUNKS) c.enqueue(ch);
@@ -288,7 +289,7 @@ describe.each(SUITES)('round trip %s + %s', (kem, aead) => {
     for await (const pt of out as unknown as AsyncIterable<Uint8Array>) got.push(dec.decode(pt));
     expect(got.join('')).toBe(CHUNKS.map((c) => dec.decode(c)).join(''));
 
-    const b = exchange(kem, aead, []);
+    const b = await exchange(kem, aead, []);
     let n = 0;
     const dying = new ReadableStream<Uint8Array>({
       pull(c) {
@@ -329,40 +330,40 @@ describe.each(SUITES)('round trip %s + %s', (kem, aead) => {
 });
 
 describe('request header and suite handling', () => {
-  it('unknown version, KEM, KDF or AEAD is UNSUPPORTED_SUITE; short input is MALFORMED_MESSAGE', () => {
-    const { message } = exchange('X25519', 'ChaCha20-Poly1305');
+  it('unknown version, KEM, KDF or AEAD is UNSUPPORTED_SUITE; short input is MALFORMED_MESSAGE', async () => {
+    const { message } = await exchange('X25519', 'ChaCha20-Poly1305');
     const with_ = (i: number, v: number) => {
       const m = message.slice();
       m[i] = v;
       return m;
     };
-    expect(code(() => openRequest({ keys: KEYS, message: with_(0, 2), aad: AAD }))).toBe('UNSUPPORTED_SUITE');
-    expect(code(() => openRequest({ keys: KEYS, message: with_(2, 0x10), aad: AAD }))).toBe('UNSUPPORTED_SUITE');
-    expect(code(() => openRequest({ keys: KEYS, message: with_(4, 0x02), aad: AAD }))).toBe('UNSUPPORTED_SUITE');
-    expect(code(() => openRequest({ keys: KEYS, message: with_(6, 0x02), aad: AAD }))).toBe('UNSUPPORTED_SUITE');
-    expect(code(() => openRequest({ keys: KEYS, message: message.subarray(0, 5), aad: AAD }))).toBe('MALFORMED_MESSAGE');
-    expect(code(() => openRequest({ keys: KEYS, message: message.subarray(0, 7 + 32 + 15), aad: AAD }))).toBe(
+    expect(await code(() => openRequest({ keys: KEYS, message: with_(0, 2), aad: AAD }))).toBe('UNSUPPORTED_SUITE');
+    expect(await code(() => openRequest({ keys: KEYS, message: with_(2, 0x10), aad: AAD }))).toBe('UNSUPPORTED_SUITE');
+    expect(await code(() => openRequest({ keys: KEYS, message: with_(4, 0x02), aad: AAD }))).toBe('UNSUPPORTED_SUITE');
+    expect(await code(() => openRequest({ keys: KEYS, message: with_(6, 0x02), aad: AAD }))).toBe('UNSUPPORTED_SUITE');
+    expect(await code(() => openRequest({ keys: KEYS, message: message.subarray(0, 5), aad: AAD }))).toBe('MALFORMED_MESSAGE');
+    expect(await code(() => openRequest({ keys: KEYS, message: message.subarray(0, 7 + 32 + 15), aad: AAD }))).toBe(
       'MALFORMED_MESSAGE',
     );
     // AES-GCM header on a ChaCha ciphertext: the header is bound through HPKE info
-    expect(code(() => openRequest({ keys: KEYS, message: with_(6, 0x01), aad: AAD }))).toBe('OPEN_FAILED');
+    expect(await code(() => openRequest({ keys: KEYS, message: with_(6, 0x01), aad: AAD }))).toBe('OPEN_FAILED');
   });
 
-  it('sealRequest rejects a wrong-size key with KEY_MISMATCH and an unknown KEM with UNSUPPORTED_SUITE', () => {
-    expect(code(() => sealRequest({ recipient: { kem: 'X-Wing', publicKey: KEYS.x25519.publicKey }, body: BODY, aad: AAD }))).toBe(
+  it('sealRequest rejects a wrong-size key with KEY_MISMATCH and an unknown KEM with UNSUPPORTED_SUITE', async () => {
+    expect(await code(() => sealRequest({ recipient: { kem: 'X-Wing', publicKey: KEYS.x25519.publicKey }, body: BODY, aad: AAD }))).toBe(
       'KEY_MISMATCH',
     );
     expect(
-      code(() => sealRequest({ recipient: { kem: 'P-256' as KemName, publicKey: KEYS.x25519.publicKey }, body: BODY, aad: AAD })),
+      await code(() => sealRequest({ recipient: { kem: 'P-256' as KemName, publicKey: KEYS.x25519.publicKey }, body: BODY, aad: AAD })),
     ).toBe('UNSUPPORTED_SUITE');
   });
 
-  it('default AEAD is ChaCha20-Poly1305', () => {
-    const { message } = sealRequest({ recipient: { kem: 'X25519', publicKey: pub('X25519') }, body: BODY, aad: AAD });
-    expect(openRequest({ keys: KEYS, message, aad: AAD }).aead).toBe('ChaCha20-Poly1305');
+  it('default AEAD is ChaCha20-Poly1305', async () => {
+    const { message } = await sealRequest({ recipient: { kem: 'X25519', publicKey: pub('X25519') }, body: BODY, aad: AAD });
+    expect((await openRequest({ keys: KEYS, message, aad: AAD })).aead).toBe('ChaCha20-Poly1305');
   });
 
-  it('suite negotiation prefers X-Wing, falls back to X25519, and honours the client allow-list', () => {
+  it('suite negotiation prefers X-Wing, falls back to X25519, and honours the client allow-list', async () => {
     const keys = generateRecipientKeys();
     const both = bindingKeysFor(keys);
     expect(both.map((b) => b.alg)).toEqual(['X-Wing', 'X25519']);
@@ -371,29 +372,39 @@ describe('request header and suite handling', () => {
     expect(bytesToHex(r.publicKey)).toBe(bytesToHex(keys.xwing.publicKey));
     expect(selectRecipient(bindingKeysFor({ x25519: keys.x25519 })).kem).toBe('X25519');
     expect(selectRecipient(both, { allow: ['X25519'] }).kem).toBe('X25519');
-    expect(code(() => selectRecipient([{ use: 'receipt', alg: 'Ed25519', key: 'AAAA' }]))).toBe('UNSUPPORTED_SUITE');
-    expect(code(() => selectRecipient([{ use: 'hpke', alg: 'X25519', key: 'AAAA' }]))).toBe('KEY_MISMATCH');
+    expect(await code(() => selectRecipient([{ use: 'receipt', alg: 'Ed25519', key: 'AAAA' }]))).toBe('UNSUPPORTED_SUITE');
+    expect(await code(() => selectRecipient([{ use: 'hpke', alg: 'X25519', key: 'AAAA' }]))).toBe('KEY_MISMATCH');
     // and the chosen key works end to end
-    const { message } = sealRequest({ recipient: r, body: BODY, aad: AAD });
-    expect(dec.decode(openRequest({ keys, message, aad: AAD }).body)).toBe(dec.decode(BODY));
+    const { message } = await sealRequest({ recipient: r, body: BODY, aad: AAD });
+    expect(dec.decode((await openRequest({ keys, message, aad: AAD })).body)).toBe(dec.decode(BODY));
   });
 
-  it('the sealer refuses to seal after the final chunk', () => {
-    const { opened } = exchange('X25519', 'AES-128-GCM');
-    expect(code(() => opened.sealer.seal(utf8('more'), { final: false }))).toBe('STATE_ERROR');
+  it('warmRecipientKeys does the per-key work up front; requests still open', async () => {
+    const keys = generateRecipientKeys();
+    await warmRecipientKeys(keys);
+    await warmRecipientKeys(keys); // idempotent
+    for (const kem of ['X-Wing', 'X25519'] as const) {
+      const { message } = await sealRequest({ recipient: { kem, publicKey: kem === 'X25519' ? keys.x25519.publicKey : keys.xwing.publicKey }, body: BODY, aad: AAD });
+      expect(dec.decode((await openRequest({ keys, message, aad: AAD })).body)).toBe(dec.decode(BODY));
+    }
+  });
+
+  it('the sealer refuses to seal after the final chunk', async () => {
+    const { opened } = await exchange('X25519', 'AES-128-GCM');
+    expect(await code(() => opened.sealer.seal(utf8('more'), { final: false }))).toBe('STATE_ERROR');
   });
 });
 
 describe('ReplayGuard', () => {
-  it('expires ids after ttl and bounds memory', () => {
+  it('expires ids after ttl and bounds memory', async () => {
     let now = 1_000;
     const g = new ReplayGuard({ ttlMs: 100, maxEntries: 3, now: () => now });
     const id = (n: number) => new Uint8Array(32).fill(n);
     g.checkAndRemember(id(1));
-    expect(code(() => g.checkAndRemember(id(1)))).toBe('REPLAY');
+    expect(await code(() => g.checkAndRemember(id(1)))).toBe('REPLAY');
     g.checkAndRemember(id(2));
     g.checkAndRemember(id(3));
-    expect(code(() => g.checkAndRemember(id(4)))).toBe('REPLAY_GUARD_FULL');
+    expect(await code(() => g.checkAndRemember(id(4)))).toBe('REPLAY_GUARD_FULL');
     expect(g.size).toBe(3);
     now += 100;
     expect(g.size).toBe(0);
@@ -401,7 +412,7 @@ describe('ReplayGuard', () => {
     g.checkAndRemember(id(4));
     // a clock going backwards never resurrects expired ids nor shortens ttl
     now -= 50;
-    expect(code(() => g.checkAndRemember(id(4)))).toBe('REPLAY');
+    expect(await code(() => g.checkAndRemember(id(4)))).toBe('REPLAY');
   });
 });
 

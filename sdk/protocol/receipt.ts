@@ -1,8 +1,8 @@
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { canonicalJson } from '../../attestation/binding.ts';
 import { concatBytes, fromBase64, toBase64Url, toHex, utf8 } from '../../attestation/util/bytes.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SealError } from './errors.ts';
+import { ed25519Sign, ed25519Verify, ed25519Warm } from '../hpke/native.ts';
 
 /** Domain tag for receipt signatures. */
 export const RECEIPT_TAG = 'sealgate/receipt/v1';
@@ -37,16 +37,27 @@ function signedBytes(r: UnsignedReceipt): Uint8Array {
   return concatBytes(utf8(RECEIPT_TAG), new Uint8Array([0]), utf8(body));
 }
 
-/** Signs a receipt with the enclave's Ed25519 receipt key. */
-export function signReceipt(r: UnsignedReceipt, secretKey: Uint8Array): Receipt {
-  return { ...r, sig: toBase64Url(ed25519.sign(signedBytes(r), secretKey)) };
+/**
+ * Signs a receipt with the enclave's Ed25519 receipt key (32-byte seed).
+ * Web Crypto Ed25519 where the runtime has it (the imported key is cached per
+ * secret-key array), else @noble/curves; Ed25519 is deterministic, so both
+ * give the same signature.
+ */
+export async function signReceipt(r: UnsignedReceipt, secretKey: Uint8Array): Promise<Receipt> {
+  return { ...r, sig: toBase64Url(await ed25519Sign(signedBytes(r), secretKey)) };
+}
+
+/** Worker: import the receipt signing key now rather than at the first receipt. Optional. */
+export function warmReceiptKey(secretKey: Uint8Array): Promise<void> {
+  return ed25519Warm(secretKey);
 }
 
 /**
  * Verifies a receipt's signature against the receipt key the worker's
- * evidence binds; throws `SealError('RECEIPT_INVALID')` otherwise.
+ * evidence binds; rejects with `SealError('RECEIPT_INVALID')` otherwise.
+ * Web Crypto Ed25519 where available, else @noble/curves.
  */
-export function verifyReceipt(r: unknown, publicKey: Uint8Array): Receipt {
+export async function verifyReceipt(r: unknown, publicKey: Uint8Array): Promise<Receipt> {
   const x = r as Partial<Receipt> | null;
   const ok =
     !!x &&
@@ -66,7 +77,7 @@ export function verifyReceipt(r: unknown, publicKey: Uint8Array): Receipt {
   if (!ok) throw new SealError('RECEIPT_INVALID', 'receipt is malformed');
   let valid = false;
   try {
-    valid = ed25519.verify(fromBase64(x.sig!), signedBytes(x as Receipt), publicKey);
+    valid = await ed25519Verify(fromBase64(x.sig!), signedBytes(x as Receipt), publicKey);
   } catch {
     valid = false;
   }

@@ -99,7 +99,7 @@ export function replayIdFor(enc: Uint8Array): Uint8Array {
 }
 
 /** @internal */
-export function sealRequestWith(opts: SealRequestOptions, rand: SealRandomness): SealedRequest {
+export async function sealRequestWith(opts: SealRequestOptions, rand: SealRandomness): Promise<SealedRequest> {
   if (!opts || typeof opts !== 'object') throw new SealError('INVALID_ARGUMENT', 'options required');
   const { recipient } = opts;
   if (!recipient || typeof recipient !== 'object') throw new SealError('INVALID_ARGUMENT', 'recipient required');
@@ -114,7 +114,7 @@ export function sealRequestWith(opts: SealRequestOptions, rand: SealRandomness):
   const s = suite(kem.id, KDF_HKDF_SHA256, aead.id);
   const header = encodeHeader({ version: PROTOCOL_VERSION, kemId: kem.id, kdfId: KDF_HKDF_SHA256, aeadId: aead.id });
   const setupOpts = rand.ikmE ? { ikmE: rand.ikmE } : {};
-  const { enc, ctx } = setupBaseS(s, recipient.publicKey, requestInfo(header), setupOpts);
+  const { enc, ctx } = await setupBaseS(s, recipient.publicKey, requestInfo(header), setupOpts);
   const ct = ctx.seal(opts.body, opts.aad);
   const message = concat(header, enc, ct);
   const opener = new ResponseOpener({ ctx, kdf: HKDF_SHA256, aead, enc });
@@ -122,15 +122,17 @@ export function sealRequestWith(opts: SealRequestOptions, rand: SealRandomness):
 }
 
 /**
- * Client: seal a request body to a worker's HPKE key. Returns the message to
- * send and the opener for the response (it holds the HPKE context).
+ * Client: seal a request body to a worker's HPKE key. Resolves to the message
+ * to send and the opener for the response (it holds the HPKE context). Async
+ * because X25519 runs on Web Crypto where available; every error is a
+ * rejected promise (SealError), never a synchronous throw.
  */
-export function sealRequest(opts: SealRequestOptions): SealedRequest {
+export function sealRequest(opts: SealRequestOptions): Promise<SealedRequest> {
   return sealRequestWith(opts, {});
 }
 
 /** @internal */
-export function openRequestWith(opts: OpenRequestOptions, rand: OpenRandomness): OpenedRequest {
+export async function openRequestWith(opts: OpenRequestOptions, rand: OpenRandomness): Promise<OpenedRequest> {
   if (!opts || typeof opts !== 'object') throw new SealError('INVALID_ARGUMENT', 'options required');
   requireBytes('message', opts.message);
   requireBytes('aad', opts.aad);
@@ -152,7 +154,7 @@ export function openRequestWith(opts: OpenRequestOptions, rand: OpenRandomness):
   requireBytes('publicKey', kp.publicKey);
   const enc = message.slice(HEADER_LENGTH, HEADER_LENGTH + kem.Nenc);
   const ct = message.subarray(HEADER_LENGTH + kem.Nenc);
-  const ctx = setupBaseR(s, enc, kp.secretKey, requestInfo(header), kp.publicKey);
+  const ctx = await setupBaseR(s, enc, kp.secretKey, requestInfo(header), kp.publicKey);
   const body = ctx.open(ct, opts.aad);
   const replayId = replayIdFor(enc);
   if (opts.replayGuard) opts.replayGuard.checkAndRemember(replayId);
@@ -165,8 +167,9 @@ export function openRequestWith(opts: OpenRequestOptions, rand: OpenRandomness):
 /**
  * Worker: open a sealed request with the worker's HPKE keys. `aad` must be
  * the clear routing metadata the worker received alongside the message;
- * any difference from what the client sealed fails with OPEN_FAILED.
+ * any difference from what the client sealed fails with OPEN_FAILED. Async
+ * (Web Crypto X25519); errors are rejected promises (SealError).
  */
-export function openRequest(opts: OpenRequestOptions): OpenedRequest {
+export function openRequest(opts: OpenRequestOptions): Promise<OpenedRequest> {
   return openRequestWith(opts, {});
 }

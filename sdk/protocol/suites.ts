@@ -5,7 +5,7 @@
  * else X25519. `key` is raw bytes or base64url / base64 text.
  */
 import { SealError } from '../hpke/errors.ts';
-import { DHKEM_X25519, XWING, kemByName, type KemName, type KeyPair } from '../hpke/hpke.ts';
+import { DHKEM_X25519, XWING, kemByName, warmRecipientKey, type KemName, type KeyPair } from '../hpke/hpke.ts';
 import type { Recipient, RecipientKeys } from './request.ts';
 
 export interface BindingKey {
@@ -59,6 +59,17 @@ export function selectRecipient(
 /** Worker: fresh in-memory HPKE keys for both KEMs. */
 export function generateRecipientKeys(): Required<RecipientKeys> {
   return { x25519: DHKEM_X25519.generateKeyPair(), xwing: XWING.generateKeyPair() };
+}
+
+/**
+ * Worker: do the one-time per-key work (imports, X-Wing expansion) now, so the
+ * first sealed request does not pay for it. Optional.
+ */
+export async function warmRecipientKeys(keys: RecipientKeys): Promise<void> {
+  await Promise.all([
+    keys.x25519 ? warmRecipientKey(DHKEM_X25519, keys.x25519.secretKey) : undefined,
+    keys.xwing ? warmRecipientKey(XWING, keys.xwing.secretKey) : undefined,
+  ]);
 }
 
 /** Worker: the binding-key entries to publish (and bind in report data) for its HPKE keys. */

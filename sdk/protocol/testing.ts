@@ -13,11 +13,11 @@ import {
 } from './request.ts';
 
 /** ikmE: 32+ bytes for X25519 (DeriveKeyPair input), exactly 64 bytes (eseed) for X-Wing. */
-export function sealRequestDeterministic(opts: SealRequestOptions, ikmE: Uint8Array): SealedRequest {
+export function sealRequestDeterministic(opts: SealRequestOptions, ikmE: Uint8Array): Promise<SealedRequest> {
   return sealRequestWith(opts, { ikmE });
 }
 
 /** responseNonce: max(Nn, Nk) bytes (16 for AES-128-GCM, 32 for ChaCha20-Poly1305). */
-export function openRequestDeterministic(opts: OpenRequestOptions, responseNonce: Uint8Array): OpenedRequest {
+export function openRequestDeterministic(opts: OpenRequestOptions, responseNonce: Uint8Array): Promise<OpenedRequest> {
   return openRequestWith(opts, { responseNonce });
 }

@@ -49,7 +49,7 @@ function fill(len: number, start: number): Uint8Array {
   return out;
 }
 
-export function buildVectors(): { note: string; vectors: ProtocolVector[] } {
+export async function buildVectors(): Promise<{ note: string; vectors: ProtocolVector[] }> {
   const vectors: ProtocolVector[] = [];
   const body = utf8(
     JSON.stringify({ model: 'demo-1', stream: true, messages: [{ role: 'user', content: 'canary-7f3a: say hi' }] }),
@@ -71,12 +71,12 @@ export function buildVectors(): { note: string; vectors: ProtocolVector[] } {
       const kp = kem.deriveKeyPair(ikmR);
       const ikmE = fill(kemName === 'X25519' ? 32 : 64, 0x10 * n);
       const responseNonce = fill(responseNonceLength(aead), 0xa0 + n);
-      const { message } = sealRequestDeterministic(
+      const { message } = await sealRequestDeterministic(
         { recipient: { kem: kemName, publicKey: kp.publicKey }, aead: aeadName, body, aad },
         ikmE,
       );
       const keys = kemName === 'X25519' ? { x25519: kp } : { xwing: kp };
-      const opened = openRequestDeterministic({ keys, message, aad }, responseNonce);
+      const opened = await openRequestDeterministic({ keys, message, aad }, responseNonce);
       const parts: Uint8Array[] = [];
       chunkTexts.forEach((t, i) => parts.push(opened.sealer.seal(utf8(t), { final: i === chunkTexts.length - 1 })));
       const response = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
@@ -88,7 +88,7 @@ export function buildVectors(): { note: string; vectors: ProtocolVector[] } {
       // Intermediate values, recomputed independently of the sealer.
       const s = suite(kem.id, KDF_HKDF_SHA256, aead.id);
       const enc = message.subarray(HEADER_LENGTH, HEADER_LENGTH + kem.Nenc);
-      const ctx = setupBaseR(s, enc, kp.secretKey, requestInfo(message.subarray(0, HEADER_LENGTH)));
+      const ctx = await setupBaseR(s, enc, kp.secretKey, requestInfo(message.subarray(0, HEADER_LENGTH)));
       const rk = deriveResponseKeys(ctx, HKDF_SHA256, aead, enc, responseNonce);
       vectors.push({
         name: `${kemName} / HKDF-SHA256 / ${aeadName}`,
