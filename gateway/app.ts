@@ -334,8 +334,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   return { app, registry, router, flush: () => requestLog.flush() };
 }
 
+/** Request ids: a random per-process prefix and a counter (unique, cheap; not secrets). */
+const REQUEST_ID_PREFIX = 'req_' + toHex(crypto.getRandomValues(new Uint8Array(6)));
+let requestCounter = 0;
 function newRequestId(): string {
-  return 'req_' + toHex(crypto.getRandomValues(new Uint8Array(12)));
+  return REQUEST_ID_PREFIX + (requestCounter++).toString(16).padStart(12, '0');
 }
 
 function modelObject(id: string, createdMs: number) {
