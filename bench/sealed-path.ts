@@ -37,6 +37,12 @@ const N = Number(process.env.N ?? 300);
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
 const CHUNKS = Number(process.env.CHUNKS ?? 20_000);
 const CHUNK_BYTES = Number(process.env.CHUNK_BYTES ?? 160);
+/**
+ * Delay between demo tokens, ms. Real models emit a token every 10–50 ms; with 0 the whole
+ * answer arrives at once and "time to first token" would include every chunk's processing.
+ */
+const TOKEN_DELAY_MS = Number(process.env.TOKEN_DELAY_MS ?? 5);
+
 /** Idle time between TTFT requests, ms: lets the previous request's receipt (worker → gateway) settle first. */
 const PAUSE_MS = Number(process.env.PAUSE_MS ?? 0);
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -228,7 +234,7 @@ try {
   );
   procs.push(gw.proc);
   const gatewayUrl = gw.match[1]!;
-  const wk = await start(['bin/sealgate.mjs', 'worker', '--gateway', gatewayUrl, '--backend', 'demo', '--demo-delay-ms', '0'], /serving at/);
+  const wk = await start(['bin/sealgate.mjs', 'worker', '--gateway', gatewayUrl, '--backend', 'demo', '--demo-delay-ms', String(TOKEN_DELAY_MS)], /serving at/);
   procs.push(wk.proc);
 
   // Bench policy: simulated evidence from any signer (the worker runs in a child process).
@@ -284,7 +290,7 @@ try {
   const p = (name: string, q: number) => pct(ttft.get(name)!, q);
   const tp = (name: string, q: number) => pct(total.get(name)!, q);
   const out: string[] = [];
-  out.push(`sealed vs plain path on loopback — demo backend (no token delay), 1 request in flight, ${N} streamed requests per variant in interleaved batches of ${BATCH}${PAUSE_MS ? `, ${PAUSE_MS} ms idle between requests` : ', back to back'}, after warm-up (verdicts cached)`);
+  out.push(`sealed vs plain path on loopback — demo backend (${TOKEN_DELAY_MS} ms between tokens), 1 request in flight, ${N} streamed requests per variant in interleaved batches of ${BATCH}${PAUSE_MS ? `, ${PAUSE_MS} ms idle between requests` : ', back to back'}, after warm-up (verdicts cached)`);
   out.push(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; started ${startedAt}, load average ${load0.map((x) => x.toFixed(2)).join(' ')} → ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   out.push('');
   out.push('| streamed chat completion | plain | sealed, X-Wing | added | ratio | sealed, X25519 | added | ratio |');
