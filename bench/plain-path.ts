@@ -6,33 +6,19 @@
  *   npm run bench            (defaults: 500 req/s for 10 s, then closed loop at 32 in flight for 5 s)
  *   RATE=500 SECONDS=10 CONCURRENCY=32 node bin/run-ts.mjs bench/plain-path.ts
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { generateApiKey } from '../gateway/auth/index.ts';
 import { openLibsqlStorage } from '../gateway/storage/libsql.ts';
+import { pct, start } from './util.ts';
 
 const RATE = Number(process.env.RATE ?? 500);
 const SECONDS = Number(process.env.SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
-const ROOT = new URL('..', import.meta.url).pathname;
 
-function start(args: string[], ready: RegExp): Promise<{ proc: ChildProcess; match: RegExpMatchArray }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = out.match(ready);
-      if (m) resolve({ proc, match: m });
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (d) => (out += d));
-    proc.on('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
-  });
-}
 
 const body = JSON.stringify({ model: 'bench-llm', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
 
@@ -76,10 +62,6 @@ async function closedLoop(pool: Pool, path: string, key: string, concurrency: nu
   return count / ((performance.now() - t0) / 1000);
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
 
 const dir = mkdtempSync(join(tmpdir(), 'sealgate-bench-'));
 const db = join(dir, 'bench.db');

@@ -20,7 +20,7 @@
  * 3. End to end: a long streamed completion through both paths, client CPU
  *    per chunk and chunks/s.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ import { SealedMessageReader, SseGate } from '../sdk/client/sealed-response.ts';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { generateRecipientKeys, openRequest, sealRequest, signReceipt, verifyReceipt, type KemName } from '../sdk/protocol/index.ts';
 import { nativeSupport } from '../sdk/hpke/index.ts';
+import { pct, start } from './util.ts';
 
 const N = Number(process.env.N ?? 300);
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
@@ -45,28 +46,9 @@ const TOKEN_DELAY_MS = Number(process.env.TOKEN_DELAY_MS ?? 5);
 
 /** Idle time between TTFT requests, ms: lets the previous request's receipt (worker → gateway) settle first. */
 const PAUSE_MS = Number(process.env.PAUSE_MS ?? 0);
-const ROOT = new URL('..', import.meta.url).pathname;
 const MODEL = 'sealgate-demo';
 
-function start(args: string[], ready: RegExp): Promise<{ proc: ChildProcess; match: RegExpMatchArray }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = out.match(ready);
-      if (m) resolve({ proc, match: m });
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (d) => (out += d));
-    proc.on('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
-  });
-}
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
 const median = (xs: number[]) => pct(xs, 50);
 const cpuUs = () => {
   const u = process.cpuUsage();

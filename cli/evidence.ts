@@ -4,7 +4,7 @@ import type { BindingClaims, EvidenceBundle } from '../attestation/types.ts';
 import { toBase64, toHex } from '../attestation/util/bytes.ts';
 import { boundKeys, generateWorkerKeys } from '../enclave-runner/keys.ts';
 import { parse, UsageError } from './args.ts';
-import { buildBackend, buildGpus, buildTee } from './worker.ts';
+import { buildBackend, buildGpus, buildTee, NODE_OPTIONS } from './worker.ts';
 
 export const EVIDENCE_HELP = `sealgate evidence — collect this node's evidence bundle, as a worker would register it
 
@@ -21,14 +21,7 @@ to check a node and its policy before registering it.`;
 /** Collects an evidence bundle for throw-away keys and a given or random nonce. */
 export async function runEvidence(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
-    tee: { type: 'string' },
-    'tsm-root': { type: 'string' },
-    'gpu-evidence-cmd': { type: 'string' },
-    'gpu-evidence-arg': { type: 'string', multiple: true },
-    'gpu-evidence-kind': { type: 'string' },
-    backend: { type: 'string' },
-    upstream: { type: 'string' },
-    model: { type: 'string', multiple: true },
+    ...NODE_OPTIONS,
     nonce: { type: 'string' },
     out: { type: 'string' },
   });

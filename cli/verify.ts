@@ -63,6 +63,7 @@ import {
 } from '../attestation/tdx/index.ts';
 import { equalBytes, fromBase64, fromHex, toHex } from '../attestation/util/bytes.ts';
 import { derToPem, parseCertificate, pemToDerList, type Certificate } from '../attestation/x509/index.ts';
+import { TcbStatus } from '../attestation/policy.ts';
 import { parse, UsageError } from './args.ts';
 
 export const VERIFY_HELP = `sealgate verify — verify attestation evidence offline and print the verdict
@@ -176,15 +177,7 @@ class Rejection extends Error {
   }
 }
 
-const ALL_STATUSES = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-] as const;
+const ALL_STATUSES = TcbStatus.options;
 
 const NO_POLICY_NOTE =
   'no policy applied: measurements were NOT compared with any allow-list (--help says what no-policy acceptance checks)';

@@ -29,6 +29,18 @@ export const WORKER_HELP = `sealgate worker — run an enclave worker (inside th
   --model <id[=digest]>   openai backend: served model and its weights digest (repeatable)
   --demo-delay-ms <n>     demo backend: delay between streamed tokens`;
 
+/** Options shared by `worker` and `evidence`: where evidence comes from and which models are bound. */
+export const NODE_OPTIONS = {
+  tee: { type: 'string' },
+  'tsm-root': { type: 'string' },
+  'gpu-evidence-cmd': { type: 'string' },
+  'gpu-evidence-arg': { type: 'string', multiple: true },
+  'gpu-evidence-kind': { type: 'string' },
+  backend: { type: 'string' },
+  upstream: { type: 'string' },
+  model: { type: 'string', multiple: true },
+} as const;
+
 export function workerLogger(e: WorkerEvent): void {
   console.error(JSON.stringify({ t: new Date().toISOString(), ...e }));
 }
@@ -80,15 +92,8 @@ export async function runWorker(argv: string[]): Promise<RunningWorker> {
     port: { type: 'string' },
     host: { type: 'string' },
     'public-url': { type: 'string' },
-    tee: { type: 'string' },
-    'tsm-root': { type: 'string' },
-    'gpu-evidence-cmd': { type: 'string' },
-    'gpu-evidence-arg': { type: 'string', multiple: true },
-    'gpu-evidence-kind': { type: 'string' },
-    backend: { type: 'string' },
-    upstream: { type: 'string' },
+    ...NODE_OPTIONS,
     'upstream-key': { type: 'string' },
-    model: { type: 'string', multiple: true },
     'demo-delay-ms': { type: 'string' },
   });
   const gatewayUrl = values.gateway ?? process.env.SEALGATE_GATEWAY;

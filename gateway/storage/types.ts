@@ -1,3 +1,5 @@
+import type { Receipt } from '../../sdk/protocol/receipt.ts';
+
 /** What the gateway persists. Never prompt or completion text. */
 
 export interface ApiKeyRecord {
@@ -44,20 +46,7 @@ export interface RequestLogRecord {
 }
 
 /** A usage receipt signed by a worker enclave (sdk/protocol/receipt.ts), as stored. */
-export interface ReceiptRecord {
-  requestId: string;
-  workerId: string;
-  model: string;
-  endpoint: string;
-  promptTokens: number;
-  completionTokens: number;
-  requestDigest: string;
-  responseDigest: string;
-  /** Unix ms, as the worker signed it. */
-  time: number;
-  /** The signature, base64url (with the fields above it is the whole receipt). */
-  sig: string;
-}
+export type ReceiptRecord = Omit<Receipt, 'v'>;
 
 /**
  * The gateway's storage. Implementations: SQLite through @libsql/client
