@@ -80,6 +80,10 @@ Try it:
     -H "content-type: application/json" \\
     -d '{"model":"${DEMO_MODEL_ID}","messages":[{"role":"user","content":"Summarize: ..."}]}'
 
+Sealed end to end (the client verifies the worker itself):
+  npx sealgate proxy --gateway ${gateway.url} --policy ${policyPath}
+  then use http://127.0.0.1:8788/v1 with the same key.
+
 Press Ctrl-C to stop.`);
 
   let stopping = false;
