@@ -102,7 +102,15 @@ export const PolicySchema = z.strictObject({
       spdm: z
         .strictObject({
           /** Allowed measurement sets, by SPDM measurement index (decimal string) to hex. Absent: any firmware. */
-          measurements: z.array(z.record(z.string().regex(/^\d+$/), z.string().regex(/^[0-9a-fA-F]+$/))).min(1).optional(),
+          measurements: z
+            .array(
+              z
+                .record(z.string().regex(/^\d+$/), z.string().regex(/^[0-9a-fA-F]+$/))
+                // An empty set would match every GPU.
+                .refine((set) => Object.keys(set).length > 0, 'a measurement set must name at least one index'),
+            )
+            .min(1)
+            .optional(),
         })
         .optional(),
       nras: z

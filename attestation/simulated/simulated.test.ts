@@ -64,6 +64,10 @@ describe('report data binding', () => {
 });
 
 describe('policy', () => {
+  it('rejects an empty GPU measurement set, which would match anything', () => {
+    expect(() => parsePolicy({ gpu: { spdm: { measurements: [{}] } } })).toThrow(/at least one index/);
+  });
+
   it('rejects unknown fields and defaults allowSimulated to false', () => {
     expect(() => parsePolicy({ allowSimulatd: true })).toThrow(/policy/);
     expect(parsePolicy({}).allowSimulated).toBe(false);
