@@ -15,6 +15,7 @@ export type WorkerEvent =
   | { event: 'registration_failed'; status: number; code: string | null; message: string }
   | { event: 'heartbeat_failed'; message: string }
   | { event: 'receipt_failed'; requestId: string; message: string }
+  | { event: 'receipt_dropped'; requestId: string; message: string }
   | { event: 'deregistered'; workerId: string };
 
 export interface EnclaveWorkerOptions {
@@ -39,6 +40,9 @@ export class RegistrationError extends Error {
     this.name = 'RegistrationError';
   }
 }
+
+/** Bound on undelivered receipts kept in memory. */
+const MAX_OUTBOX = 100_000;
 
 const SCHEMAS = {
   'chat.completions': ChatCompletionRequest,
@@ -65,8 +69,9 @@ export class EnclaveWorker {
   private draining = false;
   /** Sealed requests already opened, refused if seen again while evidence for these keys can be valid. */
   private readonly replay = new ReplayGuard({ ttlMs: 24 * 3600 * 1000 });
-  /** Receipts on their way to the gateway. */
-  private readonly receipts = new Set<Promise<void>>();
+  /** Receipts the gateway has not acknowledged yet, by request id; retried until it does. */
+  private readonly outbox = new Map<string, Receipt>();
+  private delivering: Promise<void> | null = null;
   private url = '';
   private readonly fetcher: (url: string, init: RequestInit) => Promise<Response>;
   private readonly gateway: string;
@@ -91,10 +96,7 @@ export class EnclaveWorker {
           keys: this.keys,
           backend: this.opts.backend,
           replay: this.replay,
-          onReceipt: (receipt) => {
-            const p = this.sendReceipt(receipt).finally(() => this.receipts.delete(p));
-            this.receipts.add(p);
-          },
+          onReceipt: (receipt) => this.queueReceipt(receipt),
         },
         () => this.release(),
       );
@@ -108,13 +110,50 @@ export class EnclaveWorker {
     }
   }
 
-  /** Delivers a receipt to the gateway in clear (it verifies the signature before counting it). */
-  private async sendReceipt(receipt: Receipt): Promise<void> {
-    try {
-      await this.call('POST', `/v1/workers/${this.id}/receipts`, { receipt });
-    } catch (e) {
-      this.emit({ event: 'receipt_failed', requestId: receipt.requestId, message: e instanceof Error ? e.message : String(e) });
+  /** Queues a receipt for the gateway and tries to deliver it now. */
+  private queueReceipt(receipt: Receipt): void {
+    this.outbox.set(receipt.requestId, receipt);
+    if (this.outbox.size > MAX_OUTBOX) {
+      const [oldest] = this.outbox.keys();
+      this.outbox.delete(oldest!);
+      this.emit({ event: 'receipt_dropped', requestId: oldest!, message: `more than ${MAX_OUTBOX} receipts undelivered` });
     }
+    void this.flushReceipts();
+  }
+
+  /**
+   * Delivers queued receipts in clear (the gateway verifies each signature and
+   * stores it once). A receipt stays queued until the gateway acknowledges it,
+   * across gateway restarts and re-registrations; one the gateway refuses as
+   * invalid is dropped, since it can never succeed.
+   */
+  flushReceipts(): Promise<void> {
+    if (this.delivering) return this.delivering;
+    this.delivering = (async () => {
+      for (const [id, receipt] of this.outbox) {
+        if (!this.id || !this.token) return;
+        try {
+          await this.call('POST', `/v1/workers/${this.id}/receipts`, { receipt });
+          this.outbox.delete(id);
+        } catch (e) {
+          if (e instanceof RegistrationError && e.status === 400) {
+            this.outbox.delete(id);
+            this.emit({ event: 'receipt_dropped', requestId: id, message: e.message });
+            continue;
+          }
+          this.emit({ event: 'receipt_failed', requestId: id, message: e instanceof Error ? e.message : String(e) });
+          return; // the gateway is unreachable or does not know us: retry after the next heartbeat
+        }
+      }
+    })().finally(() => {
+      this.delivering = null;
+    });
+    return this.delivering;
+  }
+
+  /** Receipts not yet acknowledged by the gateway. */
+  get pendingReceipts(): number {
+    return this.outbox.size;
   }
 
   private emit(e: WorkerEvent) {
@@ -269,6 +308,7 @@ export class EnclaveWorker {
           this.emit({ event: 'heartbeat_failed', message: e instanceof Error ? e.message : String(e) });
         }
       }
+      if (this.outbox.size > 0) await this.flushReceipts();
       if (this.timer !== null) this.schedule(tick);
     };
     this.schedule(tick);
@@ -303,7 +343,7 @@ export class EnclaveWorker {
         this.idle.push(() => (clearTimeout(t), resolve()));
       });
     }
-    await Promise.allSettled([...this.receipts]);
+    await this.flushReceipts();
     if (registered) {
       await this.call('DELETE', `/v1/workers/${this.id}`, null).catch(() => {});
       this.emit({ event: 'deregistered', workerId: this.id! });

@@ -1,0 +1,82 @@
+/**
+ * Property 6 at the worker: a receipt the gateway has not acknowledged is kept
+ * and delivered once the gateway is back (restarted on the same storage), and
+ * stored exactly once.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../attestation/binding.ts';
+import { parsePolicy } from '../attestation/index.ts';
+import { utf8 } from '../attestation/util/bytes.ts';
+import { startGateway, type RunningGateway } from '../gateway/node.ts';
+import { DemoBackend } from '../enclave-runner/backends/demo/index.ts';
+import { SimulatedTeeProvider } from '../enclave-runner/evidence/simulated.ts';
+import { startWorker, type RunningWorker } from '../enclave-runner/node.ts';
+import { boundKeys } from '../enclave-runner/keys.ts';
+import { sealRequest, selectRecipient } from '../sdk/protocol/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+let gateway: RunningGateway | undefined;
+let worker: RunningWorker | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await worker?.kill().catch(() => {});
+  await gateway?.close().catch(() => {});
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const policy = parsePolicy({ allowSimulated: true });
+
+describe('receipt outbox', () => {
+  it('keeps a receipt while the gateway is down and delivers it, once, after the gateway restarts', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sealgate-outbox-'));
+    const dbPath = join(dir, 'g.db');
+    gateway = await startGateway({ port: 0, dbPath, policy, heartbeatMs: 100 });
+    const port = Number(new URL(gateway.url).port);
+    worker = await startWorker({ gatewayUrl: gateway.url, backend: new DemoBackend(), tee: await SimulatedTeeProvider.create() });
+    const w = worker.worker;
+    const token = (w as unknown as { token: string }).token;
+    await gateway.close();
+
+    // The gateway is down; a sealed request reaches the worker directly (as a relay would deliver it).
+    const aad = utf8(canonicalJson({ endpoint: 'chat.completions', model: 'sealgate-demo', worker: w.id }));
+    const { message, opener } = await sealRequest({
+      recipient: selectRecipient(boundKeys(w.keys)),
+      body: utf8(JSON.stringify({ model: 'sealgate-demo', messages: [{ role: 'user', content: 'Outbox test sentence one. Outbox test sentence two.' }] })),
+      aad,
+    });
+    const res = await fetch(`${worker.url}/v1/sealed`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'x-request-id': 'req_outbox_1',
+        'x-sealgate-endpoint': 'chat.completions',
+        'x-sealgate-model': 'sealgate-demo',
+        'content-type': 'application/vnd.sealgate.sealed-request',
+      },
+      body: message as Uint8Array<ArrayBuffer>,
+    });
+    opener.push(new Uint8Array(await res.arrayBuffer()));
+    opener.end();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(w.pendingReceipts).toBe(1);
+
+    // The gateway comes back on the same port and storage; the worker re-registers and delivers.
+    gateway = await startGateway({ port, dbPath, policy, heartbeatMs: 100 });
+    for (let i = 0; i < 100 && w.pendingReceipts > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(w.pendingReceipts).toBe(0);
+    const stored = (await gateway.storage.listReceipts(10)).filter((r) => r.requestId === 'req_outbox_1');
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.workerId).toBe(w.id);
+    // Delivering the same receipt again does not count it twice.
+    const again = await fetch(`${gateway.url}/v1/workers/${w.id}/receipts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${(w as unknown as { token: string }).token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ receipt: { v: 1, ...stored[0]! } }),
+    });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ stored: false });
+    expect((await gateway.storage.listReceipts(10)).filter((r) => r.requestId === 'req_outbox_1')).toHaveLength(1);
+  });
+});
