@@ -7,13 +7,11 @@
  *   RATE=500 SECONDS=10 CONCURRENCY=32 node bin/run-ts.mjs bench/plain-path.ts
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { generateApiKey } from '../gateway/auth/index.ts';
-import { openLibsqlStorage } from '../gateway/storage/libsql.ts';
-import { pct, start } from './util.ts';
+import { benchState, pct, start } from './util.ts';
 
 const RATE = Number(process.env.RATE ?? 500);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -63,13 +61,7 @@ async function closedLoop(pool: Pool, path: string, key: string, concurrency: nu
 }
 
 
-const dir = mkdtempSync(join(tmpdir(), 'sealgate-bench-'));
-const db = join(dir, 'bench.db');
-const storage = await openLibsqlStorage(db);
-const { key, record } = await generateApiKey('bench', { rpm: 10_000_000, tpm: 1_000_000_000 });
-await storage.createApiKey(record);
-await storage.close();
-writeFileSync(join(dir, 'policy.json'), JSON.stringify({ allowSimulated: true }));
+const { dir, db, key } = await benchState();
 
 const procs: ChildProcess[] = [];
 try {

@@ -21,18 +21,16 @@
  *    per chunk and chunks/s.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { generateApiKey } from '../gateway/auth/index.ts';
-import { openLibsqlStorage } from '../gateway/storage/libsql.ts';
 import { createSealedClient } from '../sdk/client/sealed-fetch.ts';
 import { SealedMessageReader, SseGate } from '../sdk/client/sealed-response.ts';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { generateRecipientKeys, openRequest, sealRequest, signReceipt, verifyReceipt, type KemName } from '../sdk/protocol/index.ts';
 import { nativeSupport } from '../sdk/hpke/index.ts';
-import { pct, start } from './util.ts';
+import { benchState, pct, start } from './util.ts';
 
 const N = Number(process.env.N ?? 300);
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
@@ -198,13 +196,7 @@ async function perRequest() {
 
 // --- setup ------------------------------------------------------------------
 
-const dir = mkdtempSync(join(tmpdir(), 'sealgate-bench-'));
-const db = join(dir, 'bench.db');
-const storage = await openLibsqlStorage(db);
-const { key, record } = await generateApiKey('bench', { rpm: 10_000_000, tpm: 1_000_000_000 });
-await storage.createApiKey(record);
-await storage.close();
-writeFileSync(join(dir, 'policy.json'), JSON.stringify({ allowSimulated: true }));
+const { dir, db, key } = await benchState();
 
 const procs: ChildProcess[] = [];
 const load0 = loadavg();

@@ -1,4 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateApiKey } from '../gateway/auth/index.ts';
+import { openLibsqlStorage } from '../gateway/storage/libsql.ts';
 
 /** Repository root. */
 export const ROOT = new URL('..', import.meta.url).pathname;
@@ -23,4 +28,19 @@ export function start(args: string[], ready: RegExp): Promise<{ proc: ChildProce
 export function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/**
+ * A temporary folder with a gateway database holding one unlimited API key,
+ * and `policy.json` accepting simulated workers (benchmarks only).
+ */
+export async function benchState(): Promise<{ dir: string; db: string; key: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealgate-bench-'));
+  const db = join(dir, 'bench.db');
+  const storage = await openLibsqlStorage(db);
+  const { key, record } = await generateApiKey('bench', { rpm: 10_000_000, tpm: 1_000_000_000 });
+  await storage.createApiKey(record);
+  await storage.close();
+  writeFileSync(join(dir, 'policy.json'), JSON.stringify({ allowSimulated: true }));
+  return { dir, db, key };
 }

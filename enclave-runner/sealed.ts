@@ -5,11 +5,10 @@ import { guardSse, type Usage } from '../gateway/forward/sse.ts';
 import { Endpoint } from '../gateway/registry/index.ts';
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from '../gateway/schemas/openai.ts';
 import { isSealError, openRequest, signReceipt, type Receipt, type ReplayGuard } from '../sdk/protocol/index.ts';
+import { SEALED_RESPONSE_TYPE } from '../sdk/protocol/wire.ts';
 import { errorResponse, type Backend } from './backends/types.ts';
 import type { WorkerKeys } from './keys.ts';
 
-export const SEALED_REQUEST_TYPE = 'application/vnd.sealgate.sealed-request';
-export const SEALED_RESPONSE_TYPE = 'application/vnd.sealgate.sealed-response';
 
 const SCHEMAS = {
   'chat.completions': ChatCompletionRequest,

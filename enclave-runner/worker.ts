@@ -8,6 +8,7 @@ import type { GpuEvidenceProvider, TeeEvidenceProvider } from './evidence/types.
 import { boundKeys, generateWorkerKeys, warmWorkerKeys, type WorkerKeys } from './keys.ts';
 import { serveSealed } from './sealed.ts';
 import { responseBytes } from '../gateway/forward/body.ts';
+import { bearerToken } from '../gateway/auth/index.ts';
 import { ReplayGuard, type Receipt } from '../sdk/protocol/index.ts';
 
 export type WorkerEvent =
@@ -161,7 +162,7 @@ export class EnclaveWorker {
   }
 
   private authorized(req: Request): boolean {
-    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1];
+    const token = bearerToken(req.headers.get('authorization'));
     return !!token && !!this.token && equalBytes(utf8(token), utf8(this.token));
   }
 

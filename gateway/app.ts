@@ -179,7 +179,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   // --- OpenAI-compatible API ----------------------------------------------
 
   app.use('/v1/*', async (c, next) => {
-    if (c.req.path.startsWith('/v1/workers')) return next();
+    if (c.req.path === '/v1/workers' || c.req.path.startsWith('/v1/workers/')) return next();
     c.set('apiKey', await auth.authenticate(c.req.header('authorization'), now()));
     return next();
   });

@@ -895,7 +895,7 @@ async function memoryWorker() {
   };
   const bundle: EvidenceBundle = { version: 1, tee: { kind: 'simulated', evidence: toBase64(tee.quote(await reportDataFor(binding))) }, binding };
   const id = await workerIdFor(binding.keys);
-  type Mode = 'ok' | 'bad-response-digest' | 'bad-request-digest' | 'other-model' | 'other-worker' | 'other-signer' | 'trailer-error' | 'clear-200' | 'no-trailer-json';
+  type Mode = 'ok' | 'bad-response-digest' | 'bad-request-digest' | 'other-model' | 'other-worker' | 'other-signer' | 'trailer-error' | 'clear-200' | 'no-trailer-json' | 'other-request-id';
   const state: { mode: Mode } = { mode: 'ok' };
   const enc = (x: unknown) => new TextEncoder().encode(typeof x === 'string' ? x : JSON.stringify(x));
   const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -940,7 +940,9 @@ async function memoryWorker() {
       );
       emit(enc({ receipt }), true);
     }
-    return new Response(Buffer.concat(frames), { headers: { 'content-type': SEALED_RESPONSE_TYPE, 'x-request-id': 'req_1' } });
+    // 'other-request-id': the gateway bills under another id than the one the worker signed.
+    const billedAs = state.mode === 'other-request-id' ? 'req_2' : 'req_1';
+    return new Response(Buffer.concat(frames), { headers: { 'content-type': SEALED_RESPONSE_TYPE, 'x-request-id': billedAs } });
   }) as typeof fetch;
   return { tee, id, state, fetch: fetchImpl };
 }
@@ -965,7 +967,7 @@ describe('receipts and the HTTP binding (in-memory worker)', () => {
     expect(receipts.map((r) => r.workerId)).toEqual([mem.id, mem.id]);
   });
 
-  for (const mode of ['bad-response-digest', 'bad-request-digest', 'other-model', 'other-worker', 'other-signer'] as const) {
+  for (const mode of ['bad-response-digest', 'bad-request-digest', 'other-model', 'other-worker', 'other-signer', 'other-request-id'] as const) {
     it(`rejects a receipt with ${mode}: JSON body errors, SSE ends in an error event without [DONE]`, async () => {
       const { mem, receipts, post, openai } = await setup();
       mem.state.mode = mode;

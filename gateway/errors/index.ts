@@ -94,8 +94,6 @@ export const noWorker = (model: string, retryAfter = 5) =>
     retryAfter,
   );
 
-export const upstreamFailed = (message: string) => new ApiError(502, 'server_error', 'upstream_error', message);
-
 export const internalError = () =>
   new ApiError(500, 'server_error', 'internal_error', 'The gateway failed to handle the request.');
 

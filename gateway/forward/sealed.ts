@@ -2,8 +2,7 @@ import { ApiError, invalidRequest, isErrorEnvelope } from '../errors/index.ts';
 import type { Endpoint } from '../registry/index.ts';
 import type { ForwardDeps } from './index.ts';
 
-export const SEALED_REQUEST_TYPE = 'application/vnd.sealgate.sealed-request';
-export const SEALED_RESPONSE_TYPE = 'application/vnd.sealgate.sealed-response';
+import { SEALED_REQUEST_TYPE, SEALED_RESPONSE_TYPE } from '../../sdk/protocol/wire.ts';
 
 export interface SealedForwardRequest {
   endpoint: Endpoint;

@@ -9,6 +9,7 @@ import {
 } from '../../attestation/index.ts';
 import { workerIdFor } from '../../attestation/binding.ts';
 import { toBase64Url, toHex, utf8, equalBytes } from '../../attestation/util/bytes.ts';
+import { bearerToken } from '../auth/index.ts';
 import { ApiError, invalidRequest, notFound, unauthorized } from '../errors/index.ts';
 import type { Storage } from '../storage/types.ts';
 
@@ -153,7 +154,7 @@ export class WorkerRegistry {
   authenticate(id: string, authorization: string | undefined): AdmittedWorker {
     const w = this.workers.get(id);
     if (!w) throw notFound(`worker ${id} is not registered; register again`);
-    const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1] ?? '';
+    const token = bearerToken(authorization) ?? '';
     if (!equalBytes(utf8(token), utf8(w.token))) throw unauthorized('Incorrect worker token.');
     return w;
   }

@@ -25,8 +25,9 @@ import { SealedFetchError, type AttemptRecord, type WorkerRejection } from './er
 import { SealedMessageReader, SseGate, parseHead, parseJsonMessage, sseErrorEvent, type SealedHead } from './sealed-response.ts';
 import { WorkerVerifier, type VerifiedWorker, type VerifyWorkersResult, type WorkerListing } from './verify-workers.ts';
 
-export const SEALED_REQUEST_TYPE = 'application/vnd.sealgate.sealed-request';
-export const SEALED_RESPONSE_TYPE = 'application/vnd.sealgate.sealed-response';
+import { SEALED_REQUEST_TYPE, SEALED_RESPONSE_TYPE } from '../protocol/wire.ts';
+
+export { SEALED_REQUEST_TYPE, SEALED_RESPONSE_TYPE };
 
 export type SealedEndpoint = 'chat.completions' | 'completions' | 'embeddings';
 
@@ -322,18 +323,16 @@ async function openResponse(a: OpenArgs): Promise<Response> {
       });
     }
     const receipt = await verifyReceipt(t.receipt, worker.receiptKey);
-    const mismatch =
-      receipt.workerId !== worker.id
-        ? 'workerId'
-        : receipt.model !== info.model
-          ? 'model'
-          : receipt.endpoint !== info.endpoint
-            ? 'endpoint'
-            : receipt.requestDigest !== a.requestDigest
-              ? 'requestDigest'
-              : receipt.responseDigest !== reader.responseDigest
-                ? 'responseDigest'
-                : null;
+    // The receipt must describe this very request and response, and carry the id the gateway bills under.
+    const checks: Array<[string, boolean]> = [
+      ['workerId', receipt.workerId === worker.id],
+      ['model', receipt.model === info.model],
+      ['endpoint', receipt.endpoint === info.endpoint],
+      ['requestId', rid === null || receipt.requestId === rid],
+      ['requestDigest', receipt.requestDigest === a.requestDigest],
+      ['responseDigest', receipt.responseDigest === reader.responseDigest],
+    ];
+    const mismatch = checks.find(([, ok]) => !ok)?.[0] ?? null;
     if (mismatch) throw new SealError('RECEIPT_INVALID', `receipt ${mismatch} does not match this request and response`);
     try {
       a.onReceipt?.(receipt, info);

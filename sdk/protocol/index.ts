@@ -32,6 +32,6 @@ export {
   KEM_PREFERENCE,
   type BindingKey,
 } from './suites.ts';
-export { PROTOCOL_VERSION, HEADER_LENGTH } from './wire.ts';
+export { PROTOCOL_VERSION, HEADER_LENGTH, SEALED_REQUEST_TYPE, SEALED_RESPONSE_TYPE } from './wire.ts';
 export type { KemName, AeadName, KeyPair } from '../hpke/hpke.ts';
 export { signReceipt, verifyReceipt, warmReceiptKey, digestHex, RECEIPT_TAG, type Receipt, type UnsignedReceipt } from './receipt.ts';

@@ -6,6 +6,9 @@
 import { SealError } from '../hpke/errors.ts';
 
 export const PROTOCOL_VERSION = 0x01;
+/** HTTP media types of a sealed request and a sealed response (docs/PROTOCOL.md §12). */
+export const SEALED_REQUEST_TYPE = 'application/vnd.sealgate.sealed-request';
+export const SEALED_RESPONSE_TYPE = 'application/vnd.sealgate.sealed-response';
 export const HEADER_LENGTH = 7;
 
 export interface Header {
