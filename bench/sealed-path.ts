@@ -187,7 +187,7 @@ async function perRequest() {
   }
   const sk = ed25519.utils.randomSecretKey();
   const pk = ed25519.getPublicKey(sk);
-  const unsigned = { v: 1 as const, requestId: 'req_0', workerId: 'wk_0', model: MODEL, endpoint: 'chat.completions', promptTokens: 10, completionTokens: 20, requestDigest: '00'.repeat(32), responseDigest: '00'.repeat(32), time: 0 };
+  const unsigned = { v: 1 as const, requestId: 'req_0', workerId: 'wk_0', model: MODEL, endpoint: 'chat.completions', promptTokens: 10, completionTokens: 20, requestDigest: '00'.repeat(32), responseDigest: '00'.repeat(32), time: 0, account: 'acct_' + '0'.repeat(32), price: { prompt: '200', completion: '600' } };
   out['worker signReceipt (Ed25519)'] = await time(() => signReceipt(unsigned, sk), 60);
   const r = await signReceipt(unsigned, sk);
   out['client verifyReceipt (Ed25519)'] = await time(() => verifyReceipt(r, pk), 60);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createVerifier, parsePolicy, type Policy } from '../attestation/index.ts';
 import { jsonLogger } from '../gateway/log.ts';
 import { startGateway, type RunningGateway } from '../gateway/node.ts';
-import { int, parse, UsageError } from './args.ts';
+import { int, parse, readSeedKey, UsageError } from './args.ts';
 
 export const GATEWAY_HELP = `sealgate gateway — run the gateway
 
@@ -15,6 +15,11 @@ export const GATEWAY_HELP = `sealgate gateway — run the gateway
   --admission-seconds <n> longest admission before re-attestation (default 600)
   --pccs-url <url>        Intel PCS or PCCS for TDX collateral (env SEALGATE_PCCS_URL); without it,
                           TDX workers must ship collateral in their evidence bundle
+  --ton-endpoint <url>    toncenter v2 JSON-RPC URL for TON billing (env SEALGATE_TON_ENDPOINT)
+  --ton-api-key <key>     toncenter API key (env SEALGATE_TON_API_KEY)
+  --operator-key <file>   the operator's Ed25519 seed, 64 hex digits (env SEALGATE_OPERATOR_KEY). With
+                          --ton-endpoint, billing is on: keys need a deposit, payout vouchers are signed
+  --client-credit <n>     nanoton a key may use beyond its newest voucher (default 1000000000)
   --quiet                 no JSON event log on stderr`;
 
 /** Reads and validates a policy file. */
@@ -50,6 +55,10 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
     'max-body-bytes': { type: 'string' },
     'admission-seconds': { type: 'string' },
     'pccs-url': { type: 'string' },
+    'ton-endpoint': { type: 'string' },
+    'ton-api-key': { type: 'string' },
+    'operator-key': { type: 'string' },
+    'client-credit': { type: 'string' },
     quiet: { type: 'boolean' },
   });
   const pccsUrl = values['pccs-url'] ?? process.env.SEALGATE_PCCS_URL;
@@ -67,8 +76,34 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
     tpm: int(values.tpm, 'tpm'),
     maxBodyBytes: int(values['max-body-bytes'], 'max-body-bytes'),
     admissionSeconds: int(values['admission-seconds'], 'admission-seconds'),
+    billing: await billingOptions(values),
     logger: values.quiet ? undefined : jsonLogger,
   });
   console.log(`sealgate gateway listening on ${gw.url}`);
   return gw;
 }
+
+/** Chain access and the operator's key from the flags; undefined when billing is off. */
+async function billingOptions(values: {
+  'ton-endpoint'?: string;
+  'ton-api-key'?: string;
+  'operator-key'?: string;
+  'client-credit'?: string;
+}): Promise<GatewayBilling | undefined> {
+  const endpoint = values['ton-endpoint'] ?? process.env.SEALGATE_TON_ENDPOINT;
+  const keyFile = values['operator-key'] ?? process.env.SEALGATE_OPERATOR_KEY;
+  if (!endpoint && !keyFile) return undefined;
+  if (!endpoint || !keyFile) throw new UsageError('billing needs both --ton-endpoint and --operator-key');
+  const { openTonChain } = await import('../contracts/chain/index.ts');
+  const chain = openTonChain({ endpoint, apiKey: values['ton-api-key'] ?? process.env.SEALGATE_TON_API_KEY });
+  const key = readSeedKey(keyFile, 'operator-key');
+  const credit = values['client-credit'];
+  if (credit !== undefined && !/^\d{1,19}$/.test(credit)) throw new UsageError('--client-credit must be nanoton (an integer)');
+  return {
+    chain,
+    operator: { address: chain.walletAddress(key.publicKey), publicKey: key.publicKey, secretKey: key.secretKey },
+    ...(credit !== undefined ? { clientCredit: BigInt(credit) } : {}),
+  };
+}
+
+type GatewayBilling = NonNullable<Parameters<typeof startGateway>[0]['billing']>;

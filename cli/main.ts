@@ -40,6 +40,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     return {
       help: m.WORKER_HELP,
       run: async (argv) => {
+        if (argv[0] === 'payouts') return (await import('./payouts.ts')).runPayouts(argv.slice(1));
         const w = await m.runWorker(argv);
         // SIGTERM: stop taking requests, drain in-flight ones, deregister, exit.
         onSignal(() => w.stop(30_000));

@@ -9,6 +9,7 @@ import { startWorker, type RunningWorker } from '../enclave-runner/node.ts';
 import type { WorkerEvent } from '../enclave-runner/worker.ts';
 import { pooledFetch } from '../gateway/node.ts';
 import { int, parse, UsageError } from './args.ts';
+import type { Price } from '../sdk/protocol/receipt.ts';
 
 export const WORKER_HELP = `sealgate worker — run an enclave worker (inside the TEE VM)
 
@@ -27,7 +28,19 @@ export const WORKER_HELP = `sealgate worker — run an enclave worker (inside th
   --upstream <url>        openai backend: base URL, e.g. http://127.0.0.1:8000/v1
   --upstream-key <key>    openai backend: API key for the upstream (env SEALGATE_UPSTREAM_KEY)
   --model <id[=digest]>   openai backend: served model and its weights digest (repeatable)
-  --demo-delay-ms <n>     demo backend: delay between streamed tokens`;
+  --demo-delay-ms <n>     demo backend: delay between streamed tokens
+  --price <model>=<p>,<c> price of a model in nanoton per prompt and per completion token (repeatable;
+                          a model without one is free). Fixed for as long as this worker runs
+  --payout-channel <addr> your payment channel from the gateway operator: receipts are paid through it
+
+sealgate worker payouts — what the gateway owes you, and claiming it on TON
+
+  --gateway <url>         gateway base URL (env SEALGATE_GATEWAY); required
+  --channel <addr>        your payout channel; required
+  --ton-endpoint <url>    toncenter v2 JSON-RPC URL (env SEALGATE_TON_ENDPOINT): show what is paid
+  --ton-api-key <key>     (env SEALGATE_TON_API_KEY)
+  --claim                 claim what is owed with the newest voucher
+  --wallet-key <file>     the payee wallet's Ed25519 seed, 64 hex digits (needed for --claim)`;
 
 /** Options shared by `worker` and `evidence`: where evidence comes from and which models are bound. */
 export const NODE_OPTIONS = {
@@ -95,6 +108,8 @@ export async function runWorker(argv: string[]): Promise<RunningWorker> {
     ...NODE_OPTIONS,
     'upstream-key': { type: 'string' },
     'demo-delay-ms': { type: 'string' },
+    price: { type: 'string', multiple: true },
+    'payout-channel': { type: 'string' },
   });
   const gatewayUrl = values.gateway ?? process.env.SEALGATE_GATEWAY;
   if (!gatewayUrl) throw new UsageError('--gateway <url> is required');
@@ -108,8 +123,21 @@ export async function runWorker(argv: string[]): Promise<RunningWorker> {
     port: int(values.port, 'port') ?? 0,
     host: values.host ?? '127.0.0.1',
     publicUrl: values['public-url'],
+    prices: parsePrices(values.price ?? []),
+    ...(values['payout-channel'] ? { payoutChannel: values['payout-channel'] } : {}),
     onEvent: workerLogger,
   });
   console.log(`sealgate worker ${w.worker.id} serving at ${w.url}`);
   return w;
+}
+
+/** `--price model=prompt,completion` values (nanoton per token). */
+export function parsePrices(flags: string[]): Record<string, Price> {
+  const out: Record<string, Price> = {};
+  for (const f of flags) {
+    const m = /^(.+)=(\d{1,19}),(\d{1,19})$/.exec(f);
+    if (!m) throw new UsageError(`--price ${f}: expected <model>=<prompt nanoton>,<completion nanoton>`);
+    out[m[1]!] = { prompt: BigInt(m[2]!).toString(), completion: BigInt(m[3]!).toString() };
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import { toHex, utf8 } from '../attestation/util/bytes.ts';
 import { guardSse, type Usage } from '../gateway/forward/sse.ts';
 import { Endpoint } from '../gateway/registry/index.ts';
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from '../gateway/schemas/openai.ts';
-import { isSealError, openRequest, signReceipt, type Receipt, type ReplayGuard } from '../sdk/protocol/index.ts';
+import { isSealError, openRequest, signReceipt, type Price, type Receipt, type ReplayGuard } from '../sdk/protocol/index.ts';
 import { SEALED_RESPONSE_TYPE } from '../sdk/protocol/wire.ts';
 import { errorResponse, type Backend } from './backends/types.ts';
 import type { WorkerKeys } from './keys.ts';
@@ -21,6 +21,8 @@ export interface SealedContext {
   keys: WorkerKeys;
   backend: Backend;
   replay: ReplayGuard;
+  /** This worker's price for a model (signed into the receipt). */
+  priceOf(model: string): Price;
   /** Called once the final chunk is sent, with the signed receipt (for the gateway). */
   onReceipt(receipt: Receipt): void;
 }
@@ -89,6 +91,8 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
         requestDigest,
         responseDigest: toHex(responseHash.digest()),
         time: Date.now(),
+        account: req.headers.get('x-sealgate-account') ?? '',
+        price: ctx.priceOf(model),
       },
       ctx.keys.receipt.secretKey,
     );

@@ -9,7 +9,10 @@ import { boundKeys, generateWorkerKeys, warmWorkerKeys, type WorkerKeys } from '
 import { serveSealed } from './sealed.ts';
 import { responseBytes } from '../gateway/forward/body.ts';
 import { bearerToken } from '../gateway/auth/index.ts';
-import { ReplayGuard, type Receipt } from '../sdk/protocol/index.ts';
+import { ReplayGuard, signReceipt, type Price, type Receipt } from '../sdk/protocol/index.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toHex } from '../attestation/util/bytes.ts';
+import { guardSse, type Usage } from '../gateway/forward/sse.ts';
 
 export type WorkerEvent =
   | { event: 'registered'; workerId: string; admittedUntil: number; kind: string }
@@ -27,6 +30,10 @@ export interface EnclaveWorkerOptions {
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** Re-register when less than this fraction of the admission remains. */
   reattestFraction?: number;
+  /** Price per model, nanoton per token (a model without one is free); signed into every receipt. */
+  prices?: Record<string, Price>;
+  /** The provider's payment channel (payer: the gateway operator), where receipts are paid. */
+  payoutChannel?: string;
   onEvent?: (e: WorkerEvent) => void;
 }
 
@@ -97,6 +104,7 @@ export class EnclaveWorker {
           keys: this.keys,
           backend: this.opts.backend,
           replay: this.replay,
+          priceOf: (model) => this.priceOf(model),
           onReceipt: (receipt) => this.queueReceipt(receipt),
         },
         () => this.release(),
@@ -108,6 +116,38 @@ export class EnclaveWorker {
       ['embeddings', '/v1/embeddings'],
     ] as const) {
       this.app.post(path, (c) => this.serve(endpoint, c.req.raw));
+    }
+  }
+
+  private priceOf(model: string): Price {
+    const p = this.opts.prices?.[model];
+    return p ? { prompt: p.prompt, completion: p.completion } : { prompt: '0', completion: '0' };
+  }
+
+  /** Signs a plain request's receipt (digests of the request and response bytes) and queues it. */
+  private async plainReceipt(req: Request, endpoint: Endpoint, model: string, usage: Usage | null, requestDigest: string, responseDigest: string) {
+    if (!this.id) return;
+    try {
+      const receipt = await signReceipt(
+        {
+          v: 1,
+          requestId: req.headers.get('x-request-id') ?? 'unknown',
+          workerId: this.id,
+          model,
+          endpoint,
+          promptTokens: usage?.prompt_tokens ?? 0,
+          completionTokens: usage?.completion_tokens ?? 0,
+          requestDigest,
+          responseDigest,
+          time: Date.now(),
+          account: req.headers.get('x-sealgate-account') ?? '',
+          price: this.priceOf(model),
+        },
+        this.keys.receipt.secretKey,
+      );
+      this.queueReceipt(receipt);
+    } catch (e) {
+      this.emit({ event: 'receipt_failed', requestId: req.headers.get('x-request-id') ?? 'unknown', message: e instanceof Error ? e.message : String(e) });
     }
   }
 
@@ -170,8 +210,10 @@ export class EnclaveWorker {
     if (!this.authorized(req)) return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
     if (this.draining) return errorResponse(503, 'This worker is draining.', null, 'worker_draining');
     let raw: unknown;
+    let requestBytes: Uint8Array;
     try {
-      raw = await req.json();
+      requestBytes = new Uint8Array(await req.arrayBuffer());
+      raw = JSON.parse(new TextDecoder().decode(requestBytes));
     } catch {
       return errorResponse(400, 'Request body is not valid JSON.');
     }
@@ -189,10 +231,14 @@ export class EnclaveWorker {
       this.release();
       return errorResponse(500, 'The backend failed.', null, 'backend_error');
     }
+    const model = (parsed.data as { model: string }).model;
+    const receiptFor = (usage: Usage | null, responseDigest: string) =>
+      void this.plainReceipt(req, endpoint, model, usage, toHex(sha256(requestBytes)), responseDigest);
     if (!res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
       // Whole answers are buffered: cheaper to send than a stream, and done at once.
       try {
         const bytes = await responseBytes(res);
+        if (res.status === 200) receiptFor(usageOf(bytes), toHex(sha256(bytes)));
         return new Response(bytes as Uint8Array<ArrayBuffer>, { status: res.status, headers: { 'content-type': res.headers.get('content-type') ?? 'application/json' } });
       } catch {
         return errorResponse(502, 'The backend failed while answering.', null, 'backend_error');
@@ -200,8 +246,28 @@ export class EnclaveWorker {
         this.release();
       }
     }
-    // Count the request in flight until its body is fully sent.
-    const reader = res.body.getReader();
+    // Count the request in flight until its body is fully sent; the receipt follows a complete stream.
+    const upstream = res.body.getReader();
+    let first: ReadableStreamReadResult<Uint8Array>;
+    try {
+      first = await upstream.read();
+    } catch {
+      this.release();
+      return errorResponse(502, 'The backend failed while answering.', null, 'backend_error');
+    }
+    if (first.done) {
+      this.release();
+      return errorResponse(502, 'The backend closed the stream before its first byte.', null, 'backend_error');
+    }
+    let usage: Usage | null = null;
+    const responseHash = sha256.create();
+    const reader = guardSse(upstream, first.value, {
+      dropUsageChunk: false,
+      onUsage: (u) => (usage = u),
+      onEnd: (outcome) => {
+        if (outcome === 'complete' && res.status === 200) receiptFor(usage, toHex(responseHash.digest()));
+      },
+    }).getReader();
     let released = false;
     const release = () => {
       if (!released) {
@@ -216,7 +282,10 @@ export class EnclaveWorker {
           if (r.done) {
             release();
             controller.close();
-          } else controller.enqueue(r.value);
+          } else {
+            responseHash.update(r.value);
+            controller.enqueue(r.value);
+          }
         } catch (e) {
           release();
           controller.error(e);
@@ -261,6 +330,8 @@ export class EnclaveWorker {
       url,
       bundle,
       models: models.map((m) => ({ id: m.id, endpoints: m.endpoints })),
+      ...(this.opts.prices ? { prices: this.opts.prices } : {}),
+      ...(this.opts.payoutChannel ? { payoutChannel: this.opts.payoutChannel } : {}),
     });
     const body = (await res.json()) as { id: string; token: string; admittedUntil: number; heartbeatMs: number };
     this.id = body.id;
@@ -353,5 +424,14 @@ export class EnclaveWorker {
 
   get requestsInFlight(): number {
     return this.inFlight;
+  }
+}
+
+/** The `usage` of a whole JSON answer, if it has one. */
+function usageOf(bytes: Uint8Array): Usage | null {
+  try {
+    return (JSON.parse(new TextDecoder().decode(bytes)) as { usage?: Usage }).usage ?? null;
+  } catch {
+    return null;
   }
 }

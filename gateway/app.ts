@@ -2,7 +2,8 @@ import { Hono, type Context } from 'hono';
 import { verifyBundle, type BundleVerifier, type Policy } from '../attestation/index.ts';
 import { fromBase64, toHex } from '../attestation/util/bytes.ts';
 import { ApiKeyAuthenticator } from './auth/index.ts';
-import { ApiError, internalError, invalidRequest, modelNotFound, notFound, tooLarge } from './errors/index.ts';
+import { accountForKeyHash, Billing, FREE, parsePriceCap, withinCap, type BillingOptions } from './billing/index.ts';
+import { ApiError, internalError, invalidRequest, modelNotFound, notFound, overPriceCap, tooLarge } from './errors/index.ts';
 import { forward, type UpstreamFetch, type Usage } from './forward/index.ts';
 import { forwardSealed } from './forward/sealed.ts';
 import { isSealError, verifyReceipt, type Receipt } from '../sdk/protocol/index.ts';
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   firstByteTimeoutMs?: number;
   /** How long a looked-up API key is trusted before storage is asked again. */
   keyCacheMs?: number;
+  /** TON billing (chain access and the operator's key); without it receipts are kept and no deposit is required. */
+  billing?: Omit<BillingOptions, 'storage' | 'now'>;
   now?: () => number;
 }
 
@@ -43,6 +46,7 @@ export interface Gateway {
   app: Hono<Env>;
   registry: WorkerRegistry;
   router: Router;
+  billing: Billing;
   /** Writes buffered request-log rows. */
   flush(): Promise<void>;
 }
@@ -76,7 +80,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const limiter = new RateLimiter();
   const router = new Router({ now });
   const requestLog = new RequestLog(o.storage);
+  const billing = new Billing({ ...o.billing, storage: o.storage, now });
   const registry = new WorkerRegistry({
+    checkPayoutChannel: (ch) => billing.checkPayoutChannel(ch),
     storage: o.storage,
     verify: o.verify ?? verifyBundle,
     policy: o.policy,
@@ -169,6 +175,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       data: registry.routable().map((w) => ({
         id: w.id,
         models: [...w.models.keys()],
+        prices: Object.fromEntries(w.prices),
         admittedUntil: w.admittedUntil,
         evidence: w.bundle,
         verdict: verdictSummary(w.verdict),
@@ -179,7 +186,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   // --- OpenAI-compatible API ----------------------------------------------
 
   app.use('/v1/*', async (c, next) => {
-    if (c.req.path === '/v1/workers' || c.req.path.startsWith('/v1/workers/')) return next();
+    const p = c.req.path;
+    if (p === '/v1/workers' || p.startsWith('/v1/workers/') || p.startsWith('/v1/payouts/')) return next();
     c.set('apiKey', await auth.authenticate(c.req.header('authorization'), now()));
     return next();
   });
@@ -234,6 +242,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       const key = c.get('apiKey');
       const requestId = c.get('requestId');
       limiter.admit(key.id, { rpm: key.rpm ?? o.rpm, tpm: key.tpm ?? o.tpm }, now());
+      const account = accountForKeyHash(key.hash);
+      if (billing.enabled) await billing.admit(account);
+      const cap = parsePriceCap(c.req.header('x-sealgate-max-price'));
       const raw = await readJson(c.req.raw, o.maxBodyBytes);
       const parsed = schema.safeParse(raw);
       if (!parsed.success) {
@@ -257,6 +268,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           requestId,
           signal: c.req.raw.signal,
           headers: { 'x-sealgate-mode': 'plain', 'x-request-id': requestId },
+          account,
+          accept: cap ? (w) => withinCap(w.prices.get(body.model) ?? FREE, cap) : undefined,
         },
         ({ workerId, status, usage, outcome }) =>
           recordRequest({ requestId, keyId: key.id, endpoint, model: body.model, workerId, mode: 'plain', status, usage, started, outcome }),
@@ -278,13 +291,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (!endpoint.success) throw invalidRequest('x-sealgate-endpoint must be chat.completions, completions or embeddings.', 'x-sealgate-endpoint');
     if (!model || model.length > 256) throw invalidRequest('x-sealgate-model is required.', 'x-sealgate-model');
     if (!workerId || !/^wk_[0-9a-f]{24}$/.test(workerId)) throw invalidRequest('x-sealgate-worker must name an admitted worker.', 'x-sealgate-worker');
+    const account = accountForKeyHash(key.hash);
+    if (billing.enabled) await billing.admit(account);
+    const cap = parsePriceCap(c.req.header('x-sealgate-max-price'));
+    const price = registry.get(workerId)?.prices.get(model);
+    if (cap && price && !withinCap(price, cap)) throw overPriceCap(model);
     const body = await readBytes(c.req.raw, o.maxBodyBytes);
     const started = performance.now();
     pending.set(requestId, { keyId: key.id, model, endpoint: endpoint.data, workerId, started });
     if (pending.size > 100_000) pending.delete(pending.keys().next().value!);
     return forwardSealed(
       forwardDeps,
-      { endpoint: endpoint.data, model, workerId, body, requestId, signal: c.req.raw.signal, headers: { 'x-sealgate-mode': 'sealed', 'x-request-id': requestId } },
+      { endpoint: endpoint.data, model, workerId, body, requestId, signal: c.req.raw.signal, headers: { 'x-sealgate-mode': 'sealed', 'x-request-id': requestId }, account },
       ({ status, outcome }) => {
         if (outcome !== 'broken' && status === 200) return; // the receipt completes the record
         pending.delete(requestId);
@@ -293,7 +311,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   });
 
-  /** A worker's signed usage receipt for a sealed request, verified against its bound receipt key. */
+  /**
+   * A worker's signed usage receipt (plain or sealed request), verified against
+   * its bound receipt key and its registered price, and committed to the ledger
+   * before it is acknowledged: the worker retries until it gets this answer.
+   */
   app.post('/v1/workers/:id/receipts', async (c) => {
     const w = registry.authenticate(c.req.param('id'), c.req.header('authorization'));
     const body = (await readJson(c.req.raw, 64 * 1024)) as { receipt?: unknown };
@@ -307,7 +329,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       throw e;
     }
     if (receipt.workerId !== w.id) throw invalidRequest('receipt names another worker', 'receipt', 'RECEIPT_INVALID');
-    const stored = await o.storage.insertReceipt(receipt);
+    if (!/^acct_[0-9a-f]{32}$/.test(receipt.account)) throw invalidRequest('receipt names no account', 'receipt', 'RECEIPT_INVALID');
+    const price = w.prices.get(receipt.model);
+    if (!price || price.prompt !== receipt.price.prompt || price.completion !== receipt.price.completion) {
+      throw invalidRequest("receipt's price is not the worker's registered price for its model", 'receipt', 'RECEIPT_PRICE');
+    }
+    const { stored } = await billing.record(receipt, w.payoutChannel);
     const p = pending.get(receipt.requestId);
     if (stored && p && p.workerId === w.id) {
       pending.delete(receipt.requestId);
@@ -327,11 +354,33 @@ export function createGateway(options: GatewayOptions): Gateway {
     return c.json({ stored });
   });
 
+  // --- billing: balances, deposits, client vouchers, provider payouts ----------
+
+  app.get('/v1/billing', async (c) => c.json(await billing.summary(accountForKeyHash(c.get('apiKey').hash))));
+
+  app.get('/v1/billing/receipts', async (c) => {
+    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
+    const rows = await o.storage.listReceipts(limit, accountForKeyHash(c.get('apiKey').hash));
+    return c.json({ object: 'list', data: rows.map(({ charge, payoutChannel: _p, ...r }) => ({ ...r, v: 1, charge: charge.toString() })) });
+  });
+
+  app.post('/v1/billing/deposits', async (c) => {
+    const body = (await readJson(c.req.raw, 4096)) as { channel?: unknown } | null;
+    return c.json(await billing.bindDeposit(accountForKeyHash(c.get('apiKey').hash), body?.channel));
+  });
+
+  app.post('/v1/billing/vouchers', async (c) =>
+    c.json(await billing.acceptVoucher(accountForKeyHash(c.get('apiKey').hash), await readJson(c.req.raw, 16 * 1024))),
+  );
+
+  /** A provider's voucher; public, since only the channel's payee can be paid with it. */
+  app.get('/v1/payouts/:channel', async (c) => c.json(await billing.payoutVoucher(c.req.param('channel'))));
+
   serve('chat.completions', '/v1/chat/completions', ChatCompletionRequest);
   serve('completions', '/v1/completions', CompletionRequest);
   serve('embeddings', '/v1/embeddings', EmbeddingRequest);
 
-  return { app, registry, router, flush: () => requestLog.flush() };
+  return { app, registry, router, billing, flush: () => requestLog.flush() };
 }
 
 /** Request ids: a random per-process prefix and a counter (unique, cheap; not secrets). */

@@ -38,5 +38,5 @@ export {
   type AttemptRecord,
 } from './client/errors.ts';
 export { SealedMessageReader, SseGate } from './client/sealed-response.ts';
-export { SealError, isSealError, verifyReceipt, digestHex, type Receipt, type SealErrorCode, type KemName, type AeadName } from './protocol/index.ts';
+export { SealError, isSealError, verifyReceipt, digestHex, accountForApiKey, receiptCharge, type Receipt, type Price, type SealErrorCode, type KemName, type AeadName } from './protocol/index.ts';
 export { AttestationError, parsePolicy, type Policy, type PolicyInput } from '../attestation/index.ts';

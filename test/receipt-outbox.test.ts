@@ -51,6 +51,7 @@ describe('receipt outbox', () => {
       headers: {
         authorization: `Bearer ${token}`,
         'x-request-id': 'req_outbox_1',
+        'x-sealgate-account': 'acct_' + 'a'.repeat(32),
         'x-sealgate-endpoint': 'chat.completions',
         'x-sealgate-model': 'sealgate-demo',
         'content-type': 'application/vnd.sealgate.sealed-request',
@@ -69,11 +70,13 @@ describe('receipt outbox', () => {
     const stored = (await gateway.storage.listReceipts(10)).filter((r) => r.requestId === 'req_outbox_1');
     expect(stored).toHaveLength(1);
     expect(stored[0]!.workerId).toBe(w.id);
+    expect(stored[0]!.account).toBe('acct_' + 'a'.repeat(32));
+    const { charge: _charge, payoutChannel: _payout, ...receipt } = stored[0]!;
     // Delivering the same receipt again does not count it twice.
     const again = await fetch(`${gateway.url}/v1/workers/${w.id}/receipts`, {
       method: 'POST',
       headers: { authorization: `Bearer ${(w as unknown as { token: string }).token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ receipt: { v: 1, ...stored[0]! } }),
+      body: JSON.stringify({ receipt: { v: 1, ...receipt } }),
     });
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ stored: false });

@@ -108,7 +108,7 @@ describe('sealed path through the gateway', () => {
   it('refuses a receipt that is forged or names another worker', async () => {
     const w = stack.gateway.registry.get(workers[0]!.id)!;
     const forged = await signReceipt(
-      { v: 1, requestId: 'req_x', workerId: w.id, model: MODEL, endpoint: 'chat.completions', promptTokens: 1, completionTokens: 1, requestDigest: '00', responseDigest: '00', time: 1 },
+      { v: 1, requestId: 'req_x', workerId: w.id, model: MODEL, endpoint: 'chat.completions', promptTokens: 1, completionTokens: 1, requestDigest: '00', responseDigest: '00', time: 1, account: 'acct_' + '0'.repeat(32), price: { prompt: '0', completion: '0' } },
       crypto.getRandomValues(new Uint8Array(32)),
     );
     const res = await fetch(`${stack.gateway.url}/v1/workers/${w.id}/receipts`, {

@@ -23,7 +23,7 @@ import type { Backend } from '../enclave-runner/backends/types.ts';
 import { SimulatedTeeProvider } from '../enclave-runner/evidence/simulated.ts';
 import { startWorker, type RunningWorker } from '../enclave-runner/node.ts';
 import { SEALED_RESPONSE_TYPE, SealedFetchError, createSealedClient, digestHex, sealedFetch, type Receipt, type ReceiptInfo, type SealedFetchOptions } from '../sdk/index.ts';
-import { bindingKeysFor, generateRecipientKeys, openRequest, signReceipt } from '../sdk/protocol/index.ts';
+import { accountForApiKey, bindingKeysFor, generateRecipientKeys, openRequest, signReceipt } from '../sdk/protocol/index.ts';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.ts';
 import { startStack, type TestStack } from './stack.ts';
 
@@ -895,7 +895,7 @@ async function memoryWorker() {
   };
   const bundle: EvidenceBundle = { version: 1, tee: { kind: 'simulated', evidence: toBase64(tee.quote(await reportDataFor(binding))) }, binding };
   const id = await workerIdFor(binding.keys);
-  type Mode = 'ok' | 'bad-response-digest' | 'bad-request-digest' | 'other-model' | 'other-worker' | 'other-signer' | 'trailer-error' | 'clear-200' | 'no-trailer-json' | 'other-request-id';
+  type Mode = 'ok' | 'bad-response-digest' | 'bad-request-digest' | 'other-model' | 'other-worker' | 'other-signer' | 'trailer-error' | 'clear-200' | 'no-trailer-json' | 'other-request-id' | 'other-account' | 'over-price';
   const state: { mode: Mode } = { mode: 'ok' };
   const enc = (x: unknown) => new TextEncoder().encode(typeof x === 'string' ? x : JSON.stringify(x));
   const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -935,6 +935,8 @@ async function memoryWorker() {
           requestDigest: state.mode === 'bad-request-digest' ? '00'.repeat(32) : digestHex(message),
           responseDigest: state.mode === 'bad-response-digest' ? '00'.repeat(32) : toHex(hash.digest()),
           time: Date.now(),
+          account: state.mode === 'other-account' ? 'acct_' + '0'.repeat(32) : accountForApiKey('k'),
+          price: state.mode === 'over-price' ? { prompt: '1000', completion: '1' } : { prompt: '0', completion: '0' },
         },
         state.mode === 'other-signer' ? ed25519.utils.randomSecretKey() : rsk,
       );
@@ -953,9 +955,9 @@ describe('receipts and the HTTP binding (in-memory worker)', () => {
     const mem = await memoryWorker();
     const receipts: Receipt[] = [];
     const policy: PolicyInput = { allowSimulated: true, simulated: { signers: [toHex(mem.tee.publicKey)] } };
-    const f = sealedFetch({ policy, fetch: mem.fetch, onReceipt: (r) => receipts.push(r) });
+    const f = sealedFetch({ policy, fetch: mem.fetch, onReceipt: (r) => receipts.push(r), maxPrice: { prompt: 999, completion: 999 } });
     const post = (stream: boolean) =>
-      f(`${GW}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream }) });
+      f(`${GW}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer k' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream }) });
     const openai = new OpenAI({ baseURL: `${GW}/v1`, apiKey: 'k', maxRetries: 0, fetch: f });
     return { mem, receipts, post, openai };
   }
@@ -967,7 +969,7 @@ describe('receipts and the HTTP binding (in-memory worker)', () => {
     expect(receipts.map((r) => r.workerId)).toEqual([mem.id, mem.id]);
   });
 
-  for (const mode of ['bad-response-digest', 'bad-request-digest', 'other-model', 'other-worker', 'other-signer', 'other-request-id'] as const) {
+  for (const mode of ['bad-response-digest', 'bad-request-digest', 'other-model', 'other-worker', 'other-signer', 'other-request-id', 'other-account', 'over-price'] as const) {
     it(`rejects a receipt with ${mode}: JSON body errors, SSE ends in an error event without [DONE]`, async () => {
       const { mem, receipts, post, openai } = await setup();
       mem.state.mode = mode;

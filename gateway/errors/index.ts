@@ -39,7 +39,7 @@ export class ApiError extends Error {
 
   /** Whether the same request can succeed if retried. */
   get retryable(): boolean {
-    return this.status === 429 || this.status >= 500;
+    return (this.status === 429 && this.type !== 'insufficient_quota') || this.status >= 500;
   }
 
   toJSON(): ErrorEnvelope {
@@ -93,6 +93,20 @@ export const noWorker = (model: string, retryAfter = 5) =>
     'model',
     retryAfter,
   );
+
+/** Workers serve the model, but none at or under the client's `x-sealgate-max-price`. */
+export const overPriceCap = (model: string) =>
+  new ApiError(
+    503,
+    'server_error',
+    'no_worker_within_price',
+    `No admitted worker serves \`${model}\` at or under your x-sealgate-max-price right now.`,
+    'x-sealgate-max-price',
+    30,
+  );
+
+/** The key's balance does not cover more usage; a deposit (or a voucher) fixes it, a retry does not. */
+export const insufficientQuota = (message: string) => new ApiError(429, 'insufficient_quota', 'insufficient_quota', message);
 
 export const internalError = () =>
   new ApiError(500, 'server_error', 'internal_error', 'The gateway failed to handle the request.');

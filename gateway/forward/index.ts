@@ -1,5 +1,5 @@
-import { ApiError, invalidRequest, isErrorEnvelope, modelNotFound, noWorker } from '../errors/index.ts';
-import type { Endpoint, WorkerRegistry } from '../registry/index.ts';
+import { ApiError, invalidRequest, isErrorEnvelope, modelNotFound, noWorker, overPriceCap } from '../errors/index.ts';
+import type { AdmittedWorker, Endpoint, WorkerRegistry } from '../registry/index.ts';
 import type { Router } from '../routing/index.ts';
 import { responseBytes } from './body.ts';
 import { guardSse, type StreamOutcome, type Usage } from './sse.ts';
@@ -32,6 +32,10 @@ export interface ForwardRequest {
   signal: AbortSignal;
   /** Response headers to add (mode, request id). */
   headers: Record<string, string>;
+  /** Who the worker signs the receipt to (`x-sealgate-account`). */
+  account: string;
+  /** Only workers this accepts are tried (the client's price cap). */
+  accept?: (w: AdmittedWorker) => boolean;
 }
 
 /** Called once per request when its outcome is known. */
@@ -44,8 +48,9 @@ export type Completion = (r: { workerId: string | null; status: number; usage: U
  * there fails over too; streamed ones are guarded by `guardSse`.
  */
 export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: Completion): Promise<Response> {
-  const candidates = deps.registry.candidates(req.model, req.endpoint);
+  const candidates = deps.registry.candidates(req.model, req.endpoint, req.accept);
   if (candidates.length === 0) {
+    if (req.accept && deps.registry.candidates(req.model, req.endpoint).length > 0) throw overPriceCap(req.model);
     if (deps.registry.routable().length === 0) throw noWorker(req.model);
     if (!deps.registry.models().has(req.model)) throw modelNotFound(req.model);
     throw invalidRequest(
@@ -76,6 +81,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
           authorization: `Bearer ${worker.token}`,
           'content-type': 'application/json',
           'x-request-id': req.requestId,
+          'x-sealgate-account': req.account,
         },
         body: req.body,
         signal,

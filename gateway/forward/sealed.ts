@@ -12,6 +12,8 @@ export interface SealedForwardRequest {
   requestId: string;
   signal: AbortSignal;
   headers: Record<string, string>;
+  /** Who the worker signs the receipt to (`x-sealgate-account`). */
+  account: string;
 }
 
 const workerUnavailable = (message: string) => new ApiError(503, 'server_error', 'worker_unavailable', message, null, 1);
@@ -50,6 +52,7 @@ export async function forwardSealed(
         'x-sealgate-endpoint': req.endpoint,
         'x-sealgate-model': req.model,
         'x-sealgate-worker': req.workerId,
+        'x-sealgate-account': req.account,
       },
       body: req.body as Uint8Array<ArrayBuffer>,
       signal: attempt.signal,

@@ -12,6 +12,8 @@ import { toBase64Url, toHex, utf8, equalBytes } from '../../attestation/util/byt
 import { bearerToken } from '../auth/index.ts';
 import { ApiError, invalidRequest, notFound, unauthorized } from '../errors/index.ts';
 import type { Storage } from '../storage/types.ts';
+import { FREE, PriceSchema, rawAddress } from '../billing/index.ts';
+import type { Price } from '../../sdk/protocol/receipt.ts';
 
 /** Endpoints a worker can serve for a model. */
 export const Endpoint = z.enum(['chat.completions', 'completions', 'embeddings']);
@@ -24,6 +26,10 @@ export const RegisterRequestSchema = z.strictObject({
     .array(z.strictObject({ id: z.string().min(1).max(256), endpoints: z.array(Endpoint).min(1) }))
     .min(1)
     .max(64),
+  /** Nanoton per token per model; a model without a price is free. Fixed for a worker id. */
+  prices: z.record(z.string().max(256), PriceSchema).optional(),
+  /** The provider's payment channel (payer: the operator); receipts' charges are paid through it. */
+  payoutChannel: z.string().max(100).optional(),
 });
 export type RegisterRequest = z.infer<typeof RegisterRequestSchema>;
 
@@ -47,6 +53,10 @@ export interface AdmittedWorker {
   lastHeartbeat: number;
   reportedInFlight: number;
   draining: boolean;
+  /** Price per served model (FREE when the worker set none). */
+  prices: Map<string, Price>;
+  /** Raw address of the provider's payout channel, or null. */
+  payoutChannel: string | null;
 }
 
 export interface RegistryOptions {
@@ -60,6 +70,8 @@ export interface RegistryOptions {
   /** Interval at which workers should heartbeat, ms. A worker silent for 3 intervals is not routed to. */
   heartbeatMs: number;
   maxOutstandingChallenges?: number;
+  /** Checks a worker's payout channel (billing); throws an ApiError to refuse it. */
+  checkPayoutChannel?: (rawAddress: string) => Promise<void>;
   now?: () => number;
 }
 
@@ -122,6 +134,24 @@ export class WorkerRegistry {
     }
     const id = await workerIdFor(verdict.binding.keys);
     const existing = this.workers.get(id);
+    const prices = new Map(req.models.map((m) => [m.id, req.prices?.[m.id] ?? FREE]));
+    for (const m of Object.keys(req.prices ?? {})) {
+      if (!prices.has(m)) throw invalidRequest(`prices name model ${m}, which the worker does not serve`, 'prices');
+    }
+    const payoutChannel = req.payoutChannel === undefined ? null : rawAddress(req.payoutChannel, 'payoutChannel');
+    // Receipts carry the price the worker signs; keeping it fixed per worker id means a
+    // price the client accepted at routing time is the price it is charged.
+    const before = await this.opts.storage.getWorker(id);
+    if (before && before.deregisteredAt === null) {
+      const samePrices = [...prices].every(([m, p]) => {
+        const q = before.prices[m];
+        return !q || (q.prompt === p.prompt && q.completion === p.completion);
+      });
+      if (!samePrices || (before.payoutChannel ?? null) !== payoutChannel) {
+        throw new ApiError(409, 'invalid_request_error', 'worker_terms_changed', 'A worker keeps its prices and payout channel for its keys; restart it with new keys to change them.', 'prices');
+      }
+    }
+    if (payoutChannel !== null) await this.opts.checkPayoutChannel?.(payoutChannel);
     const admittedUntil = Math.min(verdict.expiresAt * 1000, nowMs + this.opts.admissionSeconds * 1000);
     const worker: AdmittedWorker = {
       id,
@@ -135,6 +165,8 @@ export class WorkerRegistry {
       lastHeartbeat: nowMs,
       reportedInFlight: 0,
       draining: false,
+      prices,
+      payoutChannel,
     };
     this.workers.set(id, worker);
     await this.opts.storage.upsertWorker({
@@ -146,6 +178,8 @@ export class WorkerRegistry {
       admittedAt: nowMs,
       admittedUntil,
       deregisteredAt: null,
+      prices: Object.fromEntries(prices),
+      payoutChannel,
     });
     return { worker, verdict };
   }
@@ -180,12 +214,12 @@ export class WorkerRegistry {
     return !w.draining && w.admittedUntil > now && now - w.lastHeartbeat <= 3 * this.opts.heartbeatMs;
   }
 
-  /** Routable workers serving `model` on `endpoint`. */
-  candidates(model: string, endpoint: Endpoint): AdmittedWorker[] {
+  /** Routable workers serving `model` on `endpoint` (and accepted by `accept`, e.g. a price cap). */
+  candidates(model: string, endpoint: Endpoint, accept?: (w: AdmittedWorker) => boolean): AdmittedWorker[] {
     const now = this.now();
     const out: AdmittedWorker[] = [];
     for (const w of this.workers.values()) {
-      if (w.models.get(model)?.has(endpoint) && this.isRoutable(w, now)) out.push(w);
+      if (w.models.get(model)?.has(endpoint) && this.isRoutable(w, now) && (!accept || accept(w))) out.push(w);
     }
     return out;
   }

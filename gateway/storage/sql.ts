@@ -1,4 +1,4 @@
-import type { ApiKeyRecord, ReceiptRecord, RequestLogRecord, Storage, WorkerRecord } from './types.ts';
+import type { ApiKeyRecord, ClientVoucherRecord, RequestLogRecord, Storage, StoredReceipt, WorkerRecord } from './types.ts';
 
 /** Minimal SQL driver surface shared by libsql and D1 adapters. Plain SQLite SQL only. */
 export interface SqlExecutor {
@@ -24,6 +24,32 @@ export const SCHEMA = [
     worker_id TEXT NOT NULL, request_id TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, request_digest TEXT NOT NULL,
     response_digest TEXT NOT NULL, time INTEGER NOT NULL, sig TEXT NOT NULL, PRIMARY KEY (worker_id, request_id))`,
+  `CREATE TABLE IF NOT EXISTS deposits (channel TEXT PRIMARY KEY, account TEXT NOT NULL, created_at INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS vouchers (
+    channel TEXT PRIMARY KEY, account TEXT NOT NULL, cumulative INTEGER NOT NULL, seq TEXT NOT NULL, cell TEXT NOT NULL,
+    signature TEXT NOT NULL, created_at INTEGER NOT NULL)`,
+];
+
+/** Columns added after a table was first created: added to older files by `migrate()`. */
+const ADDED_COLUMNS: Record<string, Array<[string, string]>> = {
+  workers: [
+    ['prices', "TEXT NOT NULL DEFAULT '{}'"],
+    ['payout_channel', 'TEXT'],
+  ],
+  receipts: [
+    ['account', "TEXT NOT NULL DEFAULT ''"],
+    ['price_prompt', "TEXT NOT NULL DEFAULT '0'"],
+    ['price_completion', "TEXT NOT NULL DEFAULT '0'"],
+    // nanoton; at most 10^18 per receipt (checked before insert), so sums fit SQLite's 64-bit integers
+    ['charge', 'INTEGER NOT NULL DEFAULT 0'],
+    ['payout_channel', 'TEXT'],
+  ],
+};
+
+const INDEXES = [
+  `CREATE INDEX IF NOT EXISTS receipts_account ON receipts (account)`,
+  `CREATE INDEX IF NOT EXISTS receipts_payout ON receipts (payout_channel)`,
+  `CREATE INDEX IF NOT EXISTS deposits_account ON deposits (account)`,
 ];
 
 const num = (v: unknown): number => Number(v);
@@ -42,6 +68,21 @@ function toKey(r: Record<string, unknown>): ApiKeyRecord {
   };
 }
 
+function toWorker(r: Record<string, unknown>): WorkerRecord {
+  return {
+    id: String(r.id),
+    url: String(r.url),
+    models: JSON.parse(String(r.models)) as string[],
+    evidence: JSON.parse(String(r.evidence)),
+    verdict: JSON.parse(String(r.verdict)),
+    admittedAt: num(r.admitted_at),
+    admittedUntil: num(r.admitted_until),
+    deregisteredAt: numOrNull(r.deregistered_at),
+    prices: JSON.parse(String(r.prices ?? '{}')) as WorkerRecord['prices'],
+    payoutChannel: r.payout_channel === null || r.payout_channel === undefined ? null : String(r.payout_channel),
+  };
+}
+
 /**
  * `Storage` over any `SqlExecutor`. Call `migrate()` once before use.
  *
@@ -53,6 +94,14 @@ export class SqlStorage implements Storage {
 
   async migrate(): Promise<void> {
     await this.db.batch(SCHEMA.map((sql) => ({ sql, args: [] })));
+    for (const [table, columns] of Object.entries(ADDED_COLUMNS)) {
+      const { rows } = await this.db.execute(`PRAGMA table_info(${table})`);
+      const have = new Set(rows.map((r) => String(r.name)));
+      for (const [name, type] of columns) {
+        if (!have.has(name)) await this.db.execute(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
+      }
+    }
+    await this.db.batch(INDEXES.map((sql) => ({ sql, args: [] })));
   }
 
   async createApiKey(k: ApiKeyRecord): Promise<void> {
@@ -97,11 +146,11 @@ export class SqlStorage implements Storage {
 
   async upsertWorker(w: WorkerRecord): Promise<void> {
     await this.db.execute(
-      `INSERT INTO workers (id, url, models, evidence, verdict, admitted_at, admitted_until, deregistered_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO workers (id, url, models, evidence, verdict, admitted_at, admitted_until, deregistered_at, prices, payout_channel)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET url = excluded.url, models = excluded.models, evidence = excluded.evidence,
          verdict = excluded.verdict, admitted_at = excluded.admitted_at, admitted_until = excluded.admitted_until,
-         deregistered_at = excluded.deregistered_at`,
+         deregistered_at = excluded.deregistered_at, prices = excluded.prices, payout_channel = excluded.payout_channel`,
       [
         w.id,
         w.url,
@@ -111,6 +160,8 @@ export class SqlStorage implements Storage {
         w.admittedAt,
         w.admittedUntil,
         w.deregisteredAt,
+        JSON.stringify(w.prices),
+        w.payoutChannel,
       ],
     );
   }
@@ -121,29 +172,46 @@ export class SqlStorage implements Storage {
 
   async listWorkers(): Promise<WorkerRecord[]> {
     const { rows } = await this.db.execute('SELECT * FROM workers ORDER BY admitted_at');
-    return rows.map((r) => ({
-      id: String(r.id),
-      url: String(r.url),
-      models: JSON.parse(String(r.models)) as string[],
-      evidence: JSON.parse(String(r.evidence)),
-      verdict: JSON.parse(String(r.verdict)),
-      admittedAt: num(r.admitted_at),
-      admittedUntil: num(r.admitted_until),
-      deregisteredAt: numOrNull(r.deregistered_at),
-    }));
+    return rows.map(toWorker);
   }
 
-  async insertReceipt(r: ReceiptRecord): Promise<boolean> {
+  async getWorker(id: string): Promise<WorkerRecord | null> {
+    const { rows } = await this.db.execute('SELECT * FROM workers WHERE id = ?', [id]);
+    return rows[0] ? toWorker(rows[0]) : null;
+  }
+
+  async insertReceipt(r: StoredReceipt): Promise<boolean> {
     const res = await this.db.execute(
       `INSERT INTO receipts (worker_id, request_id, model, endpoint, prompt_tokens, completion_tokens, request_digest,
-        response_digest, time, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id, request_id) DO NOTHING`,
-      [r.workerId, r.requestId, r.model, r.endpoint, r.promptTokens, r.completionTokens, r.requestDigest, r.responseDigest, r.time, r.sig],
+        response_digest, time, sig, account, price_prompt, price_completion, charge, payout_channel)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id, request_id) DO NOTHING`,
+      [
+        r.workerId,
+        r.requestId,
+        r.model,
+        r.endpoint,
+        r.promptTokens,
+        r.completionTokens,
+        r.requestDigest,
+        r.responseDigest,
+        r.time,
+        r.sig,
+        r.account,
+        r.price.prompt,
+        r.price.completion,
+        r.charge.toString(),
+        r.payoutChannel,
+      ],
     );
     return res.rowsAffected === 1;
   }
 
-  async listReceipts(limit: number): Promise<ReceiptRecord[]> {
-    const { rows } = await this.db.execute('SELECT * FROM receipts ORDER BY time DESC LIMIT ?', [limit]);
+  async listReceipts(limit: number, account?: string): Promise<StoredReceipt[]> {
+    const { rows } = await this.db.execute(
+      `SELECT *, CAST(charge AS TEXT) AS charge_text FROM receipts ${account === undefined ? '' : 'WHERE account = ?'}
+       ORDER BY time DESC LIMIT ?`,
+      account === undefined ? [limit] : [account, limit],
+    );
     return rows.map((r) => ({
       requestId: String(r.request_id),
       workerId: String(r.worker_id),
@@ -154,7 +222,67 @@ export class SqlStorage implements Storage {
       requestDigest: String(r.request_digest),
       responseDigest: String(r.response_digest),
       time: num(r.time),
+      account: String(r.account),
+      price: { prompt: String(r.price_prompt), completion: String(r.price_completion) },
       sig: String(r.sig),
+      charge: BigInt(String(r.charge_text)),
+      payoutChannel: r.payout_channel === null || r.payout_channel === undefined ? null : String(r.payout_channel),
+    }));
+  }
+
+  async spentByAccount(): Promise<Map<string, bigint>> {
+    const { rows } = await this.db.execute('SELECT account, CAST(SUM(charge) AS TEXT) AS total FROM receipts GROUP BY account');
+    return new Map(rows.map((r) => [String(r.account), BigInt(String(r.total))]));
+  }
+
+  async payoutTotal(channel: string): Promise<{ total: bigint; receipts: number }> {
+    const { rows } = await this.db.execute(
+      'SELECT CAST(COALESCE(SUM(charge), 0) AS TEXT) AS total, COUNT(*) AS n FROM receipts WHERE payout_channel = ?',
+      [channel],
+    );
+    return { total: BigInt(String(rows[0]?.total ?? '0')), receipts: num(rows[0]?.n ?? 0) };
+  }
+
+  async bindDeposit(channel: string, account: string, now: number): Promise<boolean> {
+    await this.db.execute('INSERT INTO deposits (channel, account, created_at) VALUES (?, ?, ?) ON CONFLICT (channel) DO NOTHING', [
+      channel,
+      account,
+      now,
+    ]);
+    const { rows } = await this.db.execute('SELECT account FROM deposits WHERE channel = ?', [channel]);
+    return String(rows[0]?.account) === account;
+  }
+
+  async listDeposits(account: string): Promise<string[]> {
+    const { rows } = await this.db.execute('SELECT channel FROM deposits WHERE account = ? ORDER BY created_at, channel', [account]);
+    return rows.map((r) => String(r.channel));
+  }
+
+  async putVoucher(v: ClientVoucherRecord): Promise<boolean> {
+    const res = await this.db.execute(
+      `INSERT INTO vouchers (channel, account, cumulative, seq, cell, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (channel) DO UPDATE SET cumulative = excluded.cumulative, seq = excluded.seq, cell = excluded.cell,
+         signature = excluded.signature, created_at = excluded.created_at
+       WHERE excluded.cumulative > vouchers.cumulative AND CAST(excluded.seq AS INTEGER) > CAST(vouchers.seq AS INTEGER)`,
+      [v.channel, v.account, v.cumulative.toString(), v.seq.toString(), v.cell, v.signature, v.createdAt],
+    );
+    return res.rowsAffected === 1;
+  }
+
+  async listVouchers(account?: string): Promise<ClientVoucherRecord[]> {
+    const { rows } = await this.db.execute(
+      `SELECT channel, account, CAST(cumulative AS TEXT) AS cumulative, seq, cell, signature, created_at FROM vouchers
+       ${account === undefined ? '' : 'WHERE account = ?'} ORDER BY channel`,
+      account === undefined ? [] : [account],
+    );
+    return rows.map((r) => ({
+      channel: String(r.channel),
+      account: String(r.account),
+      cumulative: BigInt(String(r.cumulative)),
+      seq: BigInt(String(r.seq)),
+      cell: String(r.cell),
+      signature: String(r.signature),
+      createdAt: num(r.created_at),
     }));
   }
 

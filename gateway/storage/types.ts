@@ -1,4 +1,4 @@
-import type { Receipt } from '../../sdk/protocol/receipt.ts';
+import type { Price, Receipt } from '../../sdk/protocol/receipt.ts';
 
 /** What the gateway persists. Never prompt or completion text. */
 
@@ -28,6 +28,10 @@ export interface WorkerRecord {
   admittedAt: number;
   admittedUntil: number;
   deregisteredAt: number | null;
+  /** Price per model, nanoton per token; fixed for a worker id. */
+  prices: Record<string, Price>;
+  /** The provider's payment channel (payer: the operator), raw address; null when unpaid. */
+  payoutChannel: string | null;
 }
 
 /** One served request: routing metadata and token counts only. */
@@ -48,6 +52,26 @@ export interface RequestLogRecord {
 /** A usage receipt signed by a worker enclave (sdk/protocol/receipt.ts), as stored. */
 export type ReceiptRecord = Omit<Receipt, 'v'>;
 
+/** A receipt as the ledger keeps it: with what it charged and whom it pays. */
+export interface StoredReceipt extends ReceiptRecord {
+  /** Nanoton charged to `account` (tokens × the receipt's price). */
+  charge: bigint;
+  /** The worker's payout channel when the receipt was counted; null when the worker is unpaid. */
+  payoutChannel: string | null;
+}
+
+/** The newest voucher a client signed on its deposit channel (payee: the operator). */
+export interface ClientVoucherRecord {
+  /** Raw address of the client's channel. */
+  channel: string;
+  account: string;
+  cumulative: bigint;
+  seq: bigint;
+  /** The voucher cell, base64 BOC, and the payer's Ed25519 signature over its hash, base64. */
+  cell: string;
+  signature: string;
+  createdAt: number;
+}
 /**
  * The gateway's storage. Implementations: SQLite through @libsql/client
  * (Node, default) and, later, Cloudflare D1 over the same SQL.
@@ -69,9 +93,23 @@ export interface Storage {
   markWorkerDeregistered(id: string, now: number): Promise<void>;
   listWorkers(): Promise<WorkerRecord[]>;
 
-  /** Stores a receipt once; false when the same worker already sent one for that request. */
-  insertReceipt(r: ReceiptRecord): Promise<boolean>;
-  listReceipts(limit: number): Promise<ReceiptRecord[]>;
+  getWorker(id: string): Promise<WorkerRecord | null>;
+
+  /** Stores a receipt once, durably; false when the same worker already sent one for that request. */
+  insertReceipt(r: StoredReceipt): Promise<boolean>;
+  /** Newest first; only `account`'s when given. */
+  listReceipts(limit: number, account?: string): Promise<StoredReceipt[]>;
+  /** Total charged per account over every stored receipt. */
+  spentByAccount(): Promise<Map<string, bigint>>;
+  /** Total charged and receipt count for workers paid through `channel`. */
+  payoutTotal(channel: string): Promise<{ total: bigint; receipts: number }>;
+
+  /** Binds a deposit channel to an account; false when it is already bound to another. */
+  bindDeposit(channel: string, account: string, now: number): Promise<boolean>;
+  listDeposits(account: string): Promise<string[]>;
+  /** Keeps a client voucher if it is newer (higher amount and seq) than the stored one. */
+  putVoucher(v: ClientVoucherRecord): Promise<boolean>;
+  listVouchers(account?: string): Promise<ClientVoucherRecord[]>;
 
   logRequests(rows: RequestLogRecord[]): Promise<void>;
   listRequests(limit: number): Promise<RequestLogRecord[]>;

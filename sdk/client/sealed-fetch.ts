@@ -17,6 +17,8 @@ import {
   isSealError,
   sealRequest,
   verifyReceipt,
+  accountForApiKey,
+  priceWithin,
   type AeadName,
   type KemName,
   type Receipt,
@@ -57,6 +59,11 @@ export interface SealedFetchOptions {
   workersTtlMs?: number;
   /** Called with each verified receipt before the response body ends. */
   onReceipt?: (receipt: Receipt, info: ReceiptInfo) => void;
+  /**
+   * Highest price accepted, nanoton per token: sent as `x-sealgate-max-price`,
+   * and a receipt charging more is refused.
+   */
+  maxPrice?: { prompt: bigint | number | string; completion: bigint | number | string };
   /** KEMs the client accepts (default both; X-Wing preferred when offered). */
   allowKems?: readonly KemName[];
   /** Request AEAD (default ChaCha20-Poly1305). */
@@ -116,6 +123,7 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
       ...(options.allowKems ? { allowKems: options.allowKems } : {}),
     });
   const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  const cap = options.maxPrice ? { prompt: BigInt(options.maxPrice.prompt), completion: BigInt(options.maxPrice.completion) } : null;
   const ttl = options.workersTtlMs ?? 30_000;
   const lists = new Map<string, { at: number; p: Promise<WorkerListing[]> }>();
 
@@ -209,6 +217,7 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
         'x-sealgate-endpoint': endpoint,
       };
       if (authorization) out.authorization = authorization;
+      if (cap) out['x-sealgate-max-price'] = `${cap.prompt},${cap.completion}`;
       let res: Response;
       try {
         res = await base(`${gw}/v1/sealed`, { method: 'POST', headers: out, body: message as BodyInit, ...(signal ? { signal } : {}) });
@@ -244,7 +253,9 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
         }
         record({ workerId: w.id, outcome: `sealed ${head.status}` });
         const info: ReceiptInfo = { workerId: w.id, model, endpoint, requestId: res.headers.get('x-request-id'), attempts };
-        return openResponse({ head, reader, worker: w, info, requestDigest: digestHex(message), onReceipt: options.onReceipt, gatewayHeaders: res.headers });
+        const apiKey = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+        const account = apiKey ? accountForApiKey(apiKey) : null;
+        return openResponse({ head, reader, worker: w, info, requestDigest: digestHex(message), onReceipt: options.onReceipt, gatewayHeaders: res.headers, account, cap });
       }
 
       if (res.status >= 500) {
@@ -301,6 +312,9 @@ interface OpenArgs {
   requestDigest: string;
   onReceipt: SealedFetchOptions['onReceipt'];
   gatewayHeaders: Headers;
+  /** The account our API key is billed under (null without a key). */
+  account: string | null;
+  cap: { prompt: bigint; completion: bigint } | null;
 }
 
 /** Streams the opened body to the caller; checks the trailer's receipt before the body ends. */
@@ -331,6 +345,8 @@ async function openResponse(a: OpenArgs): Promise<Response> {
       ['requestId', rid === null || receipt.requestId === rid],
       ['requestDigest', receipt.requestDigest === a.requestDigest],
       ['responseDigest', receipt.responseDigest === reader.responseDigest],
+      ['account', a.account === null || receipt.account === a.account],
+      ['price', priceWithin(receipt.price, a.cap)],
     ];
     const mismatch = checks.find(([, ok]) => !ok)?.[0] ?? null;
     if (mismatch) throw new SealError('RECEIPT_INVALID', `receipt ${mismatch} does not match this request and response`);

@@ -25,15 +25,47 @@ export interface Receipt {
   responseDigest: string;
   /** Unix milliseconds. */
   time: number;
+  /**
+   * Who the gateway bills: `acct_` + the first 32 hex digits of SHA-256(API key),
+   * as the gateway told the worker. A client can compute it from its own key.
+   */
+  account: string;
+  /** The worker's price for this model, nanoton per token, as decimal strings. */
+  price: Price;
   /** Ed25519 signature, base64url, over tag ‖ 0x00 ‖ canonical JSON of the other fields. */
   sig: string;
 }
 
 export type UnsignedReceipt = Omit<Receipt, 'sig'>;
 
+/** Nanoton per token, prompt and completion priced separately (decimal strings: they are 64-bit). */
+export interface Price {
+  prompt: string;
+  completion: string;
+}
+
+const NANOTON = /^(0|[1-9][0-9]{0,18})$/;
+
+/** True for a price whose parts are decimal nanoton amounts below 10^19. */
+export function isPrice(p: unknown): p is Price {
+  const x = p as Partial<Price> | null;
+  return !!x && typeof x.prompt === 'string' && typeof x.completion === 'string' && NANOTON.test(x.prompt) && NANOTON.test(x.completion);
+}
+
+/**
+ * What a receipt charges, in nanoton: prompt tokens × prompt price + completion tokens × completion price.
+ *
+ * @example
+ * receiptCharge({ promptTokens: 10, completionTokens: 5, price: { prompt: '2', completion: '3' } }) // 35n
+ */
+export function receiptCharge(r: Pick<Receipt, 'promptTokens' | 'completionTokens' | 'price'>): bigint {
+  return BigInt(r.promptTokens) * BigInt(r.price.prompt) + BigInt(r.completionTokens) * BigInt(r.price.completion);
+}
+
 function signedBytes(r: UnsignedReceipt): Uint8Array {
-  const { v, requestId, workerId, model, endpoint, promptTokens, completionTokens, requestDigest, responseDigest, time } = r;
-  const body = canonicalJson({ v, requestId, workerId, model, endpoint, promptTokens, completionTokens, requestDigest, responseDigest, time });
+  const { v, requestId, workerId, model, endpoint, promptTokens, completionTokens, requestDigest, responseDigest, time, account } = r;
+  const price = { prompt: r.price.prompt, completion: r.price.completion };
+  const body = canonicalJson({ v, requestId, workerId, model, endpoint, promptTokens, completionTokens, requestDigest, responseDigest, time, account, price });
   return concatBytes(utf8(RECEIPT_TAG), new Uint8Array([0]), utf8(body));
 }
 
@@ -73,6 +105,8 @@ export async function verifyReceipt(r: unknown, publicKey: Uint8Array): Promise<
     typeof x.requestDigest === 'string' &&
     typeof x.responseDigest === 'string' &&
     Number.isSafeInteger(x.time) &&
+    typeof x.account === 'string' &&
+    isPrice(x.price) &&
     typeof x.sig === 'string';
   if (!ok) throw new SealError('RECEIPT_INVALID', 'receipt is malformed');
   let valid = false;
@@ -83,6 +117,23 @@ export async function verifyReceipt(r: unknown, publicKey: Uint8Array): Promise<
   }
   if (!valid) throw new SealError('RECEIPT_INVALID', 'receipt signature does not verify');
   return x as Receipt;
+}
+
+/**
+ * The account a gateway bills an API key under: `acct_` + the first 32 hex
+ * digits of SHA-256(key). Receipts carry it, so a client can check that its
+ * usage is not billed to someone else or someone else's to it.
+ *
+ * @example
+ * accountForApiKey('sk-sg-…') // 'acct_3f…'
+ */
+export function accountForApiKey(apiKey: string): string {
+  return 'acct_' + toHex(sha256(utf8(apiKey))).slice(0, 32);
+}
+
+/** Whether a receipt's price is within a cap (nanoton per token; no cap: any price). */
+export function priceWithin(price: Price, cap: { prompt: bigint; completion: bigint } | null): boolean {
+  return cap === null || (BigInt(price.prompt) <= cap.prompt && BigInt(price.completion) <= cap.completion);
 }
 
 /** Hex SHA-256, as receipts carry digests. */
