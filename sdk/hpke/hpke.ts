@@ -20,6 +20,7 @@ import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { SealError } from './errors.ts';
+import { ChaChaPolyKey, FAST_CHACHA, NobleChaChaPolyKey } from './chacha20poly1305.ts';
 import { x25519Dh, x25519Generate, x25519Secret, type X25519Secret } from './native.ts';
 
 // ---------------------------------------------------------------------------
@@ -396,6 +397,15 @@ export async function warmRecipientKey(kem: Kem, secretKey: Uint8Array): Promise
 // ---------------------------------------------------------------------------
 // AEADs
 
+/** An AEAD key prepared once for many messages (response chunks): no per-call key expansion. */
+export interface KeyedAead {
+  seal(nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Uint8Array;
+  /** Writes ct ‖ tag (pt.length + Nt bytes) at out[off..]: saves a copy when the caller frames the ciphertext. */
+  sealInto(nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array, out: Uint8Array, off: number): void;
+  /** Throws SealError('OPEN_FAILED') on authentication failure. */
+  open(nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array;
+}
+
 export interface Aead {
   readonly id: number;
   readonly name: AeadName;
@@ -405,6 +415,7 @@ export interface Aead {
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Uint8Array;
   /** Throws SealError('OPEN_FAILED') on authentication failure. */
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array;
+  keyed(key: Uint8Array): KeyedAead;
 }
 
 function aeadOpen(f: () => Uint8Array): Uint8Array {
@@ -415,6 +426,11 @@ function aeadOpen(f: () => Uint8Array): Uint8Array {
   }
 }
 
+function gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array {
+  if (ct.length < 16) throw new SealError('OPEN_FAILED', 'ciphertext shorter than the tag');
+  return aeadOpen(() => gcm(key, nonce, aad).decrypt(ct));
+}
+
 export const AES_128_GCM: Aead = {
   id: AEAD_AES_128_GCM,
   name: 'AES-128-GCM',
@@ -422,11 +438,16 @@ export const AES_128_GCM: Aead = {
   Nn: 12,
   Nt: 16,
   seal: (key, nonce, aad, pt) => gcm(key, nonce, aad).encrypt(pt),
-  open: (key, nonce, aad, ct) => {
-    if (ct.length < 16) throw new SealError('OPEN_FAILED', 'ciphertext shorter than the tag');
-    return aeadOpen(() => gcm(key, nonce, aad).decrypt(ct));
-  },
+  open: gcmOpen,
+  keyed: (key) => ({
+    seal: (nonce, aad, pt) => gcm(key, nonce, aad).encrypt(pt),
+    sealInto: (nonce, aad, pt, out, off) => out.set(gcm(key, nonce, aad).encrypt(pt), off),
+    open: (nonce, aad, ct) => gcmOpen(key, nonce, aad, ct),
+  }),
 };
+
+/** Own keyed implementation (./chacha20poly1305.ts, ≈4× noble per small chunk); noble on big-endian hosts. */
+const chachaKeyed = (key: Uint8Array): KeyedAead => (FAST_CHACHA ? new ChaChaPolyKey(key) : new NobleChaChaPolyKey(key));
 
 export const CHACHA20_POLY1305: Aead = {
   id: AEAD_CHACHA20_POLY1305,
@@ -434,11 +455,9 @@ export const CHACHA20_POLY1305: Aead = {
   Nk: 32,
   Nn: 12,
   Nt: 16,
-  seal: (key, nonce, aad, pt) => chacha20poly1305(key, nonce, aad).encrypt(pt),
-  open: (key, nonce, aad, ct) => {
-    if (ct.length < 16) throw new SealError('OPEN_FAILED', 'ciphertext shorter than the tag');
-    return aeadOpen(() => chacha20poly1305(key, nonce, aad).decrypt(ct));
-  },
+  seal: (key, nonce, aad, pt) => chachaKeyed(key).seal(nonce, aad, pt),
+  open: (key, nonce, aad, ct) => chachaKeyed(key).open(nonce, aad, ct),
+  keyed: chachaKeyed,
 };
 
 // ---------------------------------------------------------------------------
@@ -510,6 +529,12 @@ export class Context {
   readonly exporterSecret: Uint8Array;
   readonly suite: Suite;
   protected _seq = 0;
+  private _aead: KeyedAead | null = null;
+
+  /** The context's AEAD key, expanded once. */
+  protected get aeadKey(): KeyedAead {
+    return (this._aead ??= this.suite.aead.keyed(this.key));
+  }
 
   constructor(s: Suite, key: Uint8Array, baseNonce: Uint8Array, exporterSecret: Uint8Array) {
     this.suite = s;
@@ -548,7 +573,7 @@ export class SenderContext extends Context {
     requireBytes('plaintext', plaintext);
     requireBytes('aad', aad);
     if (this._seq >= MAX_SEQ) throw new SealError('STATE_ERROR', 'HPKE sequence number overflow');
-    const ct = this.suite.aead.seal(this.key, this.computeNonce(this._seq), aad, plaintext);
+    const ct = this.aeadKey.seal(this.computeNonce(this._seq), aad, plaintext);
     this.incrementSeq();
     return ct;
   }
@@ -559,7 +584,7 @@ export class RecipientContext extends Context {
     requireBytes('ciphertext', ciphertext);
     requireBytes('aad', aad);
     if (this._seq >= MAX_SEQ) throw new SealError('STATE_ERROR', 'HPKE sequence number overflow');
-    const pt = this.suite.aead.open(this.key, this.computeNonce(this._seq), aad, ciphertext);
+    const pt = this.aeadKey.open(this.computeNonce(this._seq), aad, ciphertext);
     this.incrementSeq();
     return pt;
   }

@@ -17,7 +17,7 @@
  */
 import { randomBytes } from '@noble/hashes/utils.js';
 import { SealError } from '../hpke/errors.ts';
-import { concat, utf8, xorCounter, type Aead, type Context, type Kdf } from '../hpke/hpke.ts';
+import { concat, utf8, type Aead, type Context, type Kdf, type KeyedAead } from '../hpke/hpke.ts';
 import { ByteQueue, readVarint, varintLength, writeVarint } from './wire.ts';
 
 export const RESPONSE_EXPORT_LABEL = 'sealgate/v1 response';
@@ -32,6 +32,17 @@ export const DEFAULT_MAX_CHUNK = 16 * 1024 * 1024;
 export interface ResponseKeys {
   key: Uint8Array;
   nonce: Uint8Array;
+}
+
+/** chunk_nonce(i) = base XOR I2OSP(i, Nn), written into `out` (a per-sealer/opener scratch: no allocation per chunk). */
+function chunkNonce(base: Uint8Array, seq: number, out: Uint8Array): Uint8Array {
+  out.set(base);
+  let c = seq;
+  for (let i = out.length - 1; i >= 0 && c > 0; i--) {
+    out[i]! ^= c % 256;
+    c = Math.floor(c / 256);
+  }
+  return out;
 }
 
 export function responseNonceLength(aead: Aead): number {
@@ -67,6 +78,8 @@ export interface SealChunkOptions {
 export class ResponseSealer {
   readonly aead: Aead;
   private readonly keys: ResponseKeys;
+  private readonly cipher: KeyedAead;
+  private readonly nonce: Uint8Array;
   private readonly responseNonce: Uint8Array;
   private readonly maxChunk: number;
   private seq = 0;
@@ -89,6 +102,8 @@ export class ResponseSealer {
     if (rn.length !== n) throw new SealError('INVALID_ARGUMENT', `response nonce must be ${n} bytes`);
     this.responseNonce = rn;
     this.keys = deriveResponseKeys(args.ctx, args.kdf, args.aead, args.enc, rn);
+    this.cipher = args.aead.keyed(this.keys.key);
+    this.nonce = new Uint8Array(args.aead.Nn);
     this.maxChunk = args.maxChunk ?? DEFAULT_MAX_CHUNK;
   }
 
@@ -110,19 +125,19 @@ export class ResponseSealer {
     const ctLen = plaintext.length + this.aead.Nt;
     if (ctLen > this.maxChunk) throw new SealError('INVALID_ARGUMENT', 'chunk exceeds the maximum chunk size');
     const seq = this.seq;
-    const ct = this.aead.seal(this.keys.key, xorCounter(this.keys.nonce, seq), final ? AAD_FINAL : AAD_NONFINAL, plaintext);
     const prefix = this.started ? 0 : this.responseNonce.length;
-    const out = new Uint8Array(prefix + 1 + varintLength(seq) + varintLength(ct.length) + ct.length);
+    // The ciphertext is written straight into the frame (no intermediate buffer).
+    const out = new Uint8Array(prefix + 1 + varintLength(seq) + varintLength(ctLen) + ctLen);
     let o = 0;
     if (!this.started) {
       out.set(this.responseNonce, 0);
       o = prefix;
-      this.started = true;
     }
     out[o++] = final ? FLAG_FINAL : FLAG_NONFINAL;
     o = writeVarint(out, o, seq);
-    o = writeVarint(out, o, ct.length);
-    out.set(ct, o);
+    o = writeVarint(out, o, ctLen);
+    this.cipher.sealInto(chunkNonce(this.keys.nonce, seq, this.nonce), final ? AAD_FINAL : AAD_NONFINAL, plaintext, out, o);
+    this.started = true;
     this.seq++;
     if (final) this.finished = true;
     return out;
@@ -157,6 +172,8 @@ export class ResponseOpener {
   readonly aead: Aead;
   private readonly deriveKeys: (responseNonce: Uint8Array) => ResponseKeys;
   private keys: ResponseKeys | null = null;
+  private cipher: KeyedAead | null = null;
+  private readonly nonce: Uint8Array;
   private readonly queue = new ByteQueue();
   private readonly maxChunk: number;
   private seq = 0;
@@ -168,6 +185,7 @@ export class ResponseOpener {
     this.aead = args.aead;
     const { ctx, kdf, aead, enc } = args;
     this.deriveKeys = (rn) => deriveResponseKeys(ctx, kdf, aead, enc, rn);
+    this.nonce = new Uint8Array(aead.Nn);
     this.maxChunk = args.maxChunk ?? DEFAULT_MAX_CHUNK;
   }
 
@@ -217,8 +235,10 @@ export class ResponseOpener {
       const n = responseNonceLength(this.aead);
       if (q.length < n) return out;
       this.keys = this.deriveKeys(q.take(n));
+      this.cipher = this.aead.keyed(this.keys.key);
     }
     const keys = this.keys;
+    const cipher = this.cipher!;
     while (q.length > 0) {
       // flags (1) + seq varint (<= 8) + len varint (<= 8)
       const head = q.peek(Math.min(q.length, 17));
@@ -241,7 +261,7 @@ export class ResponseOpener {
       q.skip(l.next);
       const ct = q.take(len);
       const final = flags === FLAG_FINAL;
-      const pt = this.aead.open(keys.key, xorCounter(keys.nonce, this.seq), final ? AAD_FINAL : AAD_NONFINAL, ct);
+      const pt = cipher.open(chunkNonce(keys.nonce, this.seq, this.nonce), final ? AAD_FINAL : AAD_NONFINAL, ct);
       this.seq++;
       out.push(pt);
       if (final) {
