@@ -130,6 +130,38 @@ describe('worker registration', () => {
   });
 });
 
+describe('worker prices', () => {
+  it('lists each worker\'s prices, keeps them fixed for its keys, and refuses prices for models it does not serve', async () => {
+    stack = await startStack();
+    const prices = { 'sealgate-demo': { prompt: '100', completion: '300' } };
+    const w = await startWorker({ gatewayUrl: stack.gateway.url, backend: new DemoBackend(), tee: await SimulatedTeeProvider.create(), prices });
+    const list = (await (await fetch(`${stack.gateway.url}/v1/workers`)).json()) as { data: Array<{ id: string; prices: unknown }> };
+    expect(list.data.find((x) => x.id === w.worker.id)!.prices).toEqual(prices);
+    // Re-attesting with the same terms is fine; changing them under the same keys is not.
+    await w.worker.register();
+    (w.worker as unknown as { opts: { prices: unknown } }).opts.prices = { 'sealgate-demo': { prompt: '101', completion: '300' } };
+    const changed = await w.worker.register().catch((e: unknown) => e);
+    expect(changed).toBeInstanceOf(RegistrationError);
+    expect((changed as RegistrationError).status).toBe(409);
+    expect((changed as RegistrationError).code).toBe('worker_terms_changed');
+    const unserved = await startWorker({
+      gatewayUrl: stack.gateway.url,
+      backend: new DemoBackend(),
+      tee: await SimulatedTeeProvider.create(),
+      prices: { other: { prompt: '1', completion: '1' } },
+    }).catch((e: unknown) => e);
+    expect((unserved as RegistrationError).status).toBe(400);
+    const bad = await startWorker({
+      gatewayUrl: stack.gateway.url,
+      backend: new DemoBackend(),
+      tee: await SimulatedTeeProvider.create(),
+      prices: { 'sealgate-demo': { prompt: '-1', completion: '1' } },
+    }).catch((e: unknown) => e);
+    expect((bad as RegistrationError).status).toBe(400);
+    await w.kill();
+  });
+});
+
 describe('worker lifecycle', () => {
   it('heartbeats need the worker token; deregistration removes the model; re-registration keeps the id', async () => {
     stack = await startStack();
