@@ -128,6 +128,7 @@ beforeAll(async () => {
 
   const demo = new DemoBackend();
   const counting: Backend = {
+    name: demo.name,
     models: () => demo.models(),
     handle: (endpoint, body, signal) => {
       served++;
@@ -150,11 +151,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const ask = (openai: OpenAI, i: number, stream = false) =>
+const ask = (openai: OpenAI, i: number) =>
   openai.chat.completions.create({
     model: DEMO_MODEL_ID,
     messages: [{ role: 'user', content: `Request ${i} asks for a summary. It has a second sentence about billing. And a third one.` }],
-    ...(stream ? { stream: true as const, stream_options: { include_usage: true } } : {}),
   });
 
 describe('TON billing end to end', () => {
@@ -180,7 +180,9 @@ describe('TON billing end to end', () => {
     // Served: plain (streamed and not) and sealed; a price cap below the worker's price finds no worker.
     const ok: string[] = [];
     for (let i = 1; i <= 3; i++) ok.push((await ask(openai, i).withResponse()).request_id!);
-    const stream = await ask(openai, 4, true).withResponse();
+    const stream = await openai.chat.completions
+      .create({ model: DEMO_MODEL_ID, messages: [{ role: 'user', content: 'Request 4 streams. It has two sentences.' }], stream: true, stream_options: { include_usage: true } })
+      .withResponse();
     for await (const _ of stream.data);
     ok.push(stream.request_id!);
     const sealedReceipts: Receipt[] = [];
