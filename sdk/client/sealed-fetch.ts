@@ -23,6 +23,7 @@ import {
   type KemName,
   type Receipt,
 } from '../protocol/index.ts';
+import { SenderPool } from '../protocol/sender-pool.ts';
 import { SealedFetchError, type AttemptRecord, type WorkerRejection } from './errors.ts';
 import { SealedMessageReader, SseGate, parseHead, parseJsonMessage, sseErrorEvent, type SealedHead } from './sealed-response.ts';
 import { WorkerVerifier, type VerifiedWorker, type VerifyWorkersResult, type WorkerListing } from './verify-workers.ts';
@@ -76,6 +77,12 @@ export interface SealedFetchOptions {
   select?: 'random' | 'first';
   /** Called after each attempt (diagnostics and tests). */
   onAttempt?: (attempt: AttemptRecord) => void;
+  /**
+   * Encapsulations prepared ahead per verified worker key, each used once
+   * (default: a pool of 2 per key, refilled after each request); `false`
+   * seals every request from scratch.
+   */
+  senderPool?: SenderPool | false;
 }
 
 /** A sealed fetch plus its parts, for callers (the proxy, tests) that need more than `fetch`. */
@@ -86,6 +93,8 @@ export interface SealedClient {
   workers(gateway: string, model?: string, authorization?: string | null): Promise<VerifyWorkersResult>;
   /** Forget the cached worker lists (verdicts stay cached by bundle digest). */
   invalidate(): void;
+  /** The prepared-encapsulation pool, if any. */
+  pool: SenderPool | null;
 }
 
 const ENDPOINTS: ReadonlyArray<[RegExp, SealedEndpoint]> = [
@@ -122,6 +131,7 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
       ...(options.now ? { now: options.now } : {}),
       ...(options.allowKems ? { allowKems: options.allowKems } : {}),
     });
+  const pool = options.senderPool === false ? null : (options.senderPool ?? new SenderPool());
   const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
   const cap = options.maxPrice ? { prompt: BigInt(options.maxPrice.prompt), completion: BigInt(options.maxPrice.completion) } : null;
   const ttl = options.workersTtlMs ?? 30_000;
@@ -208,7 +218,15 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
       const w = order[i]!;
       const last = i === tries - 1;
       const aad = utf8(canonicalJson({ endpoint, model, worker: w.id }));
-      const { message, opener } = await sealRequest({ recipient: w.recipient, ...(options.aead ? { aead: options.aead } : {}), body, aad });
+      // A ready encapsulation for this verified key when the pool has one (each used once), else sealed inline.
+      const prepared = pool?.take(w.recipient, options.aead) ?? null;
+      const { message, opener } = await sealRequest({
+        recipient: w.recipient,
+        ...(options.aead ? { aead: options.aead } : {}),
+        ...(prepared ? { prepared } : {}),
+        body,
+        aad,
+      });
       const out: Record<string, string> = {
         'content-type': SEALED_REQUEST_TYPE,
         accept: SEALED_RESPONSE_TYPE,
@@ -301,6 +319,7 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
     verifier,
     workers,
     invalidate: () => lists.clear(),
+    pool,
   };
 }
 

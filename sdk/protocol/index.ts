@@ -3,6 +3,8 @@ export type { SealErrorCode } from './errors.ts';
 export {
   sealRequest,
   openRequest,
+  prepareSender,
+  PreparedSender,
   DEFAULT_AEAD,
   REQUEST_INFO_LABEL,
   type Recipient,
@@ -22,6 +24,7 @@ export {
   type SealChunkOptions,
 } from './response.ts';
 export { ReplayGuard, type ReplayGuardOptions } from './replay.ts';
+export { SenderPool, type SenderPoolOptions } from './sender-pool.ts';
 export {
   selectRecipient,
   generateRecipientKeys,

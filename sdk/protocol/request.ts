@@ -22,9 +22,11 @@ import {
   setupBaseS,
   suite,
   utf8,
+  equalBytes,
   type AeadName,
   type KemName,
   type KeyPair,
+  type SenderContext,
 } from '../hpke/hpke.ts';
 import { PROTOCOL_VERSION, HEADER_LENGTH, decodeHeader, encodeHeader } from './wire.ts';
 import { ResponseOpener, ResponseSealer } from './response.ts';
@@ -45,6 +47,12 @@ export interface SealRequestOptions {
   body: Uint8Array;
   /** Clear routing metadata (e.g. canonical JSON of {model, workerId}); authenticated, not encrypted. */
   aad: Uint8Array;
+  /**
+   * A sender set-up done ahead of time for this recipient and AEAD
+   * (`prepareSender`, or a `SenderPool`): the encapsulation then leaves the
+   * request's critical path. It is consumed — a second use is STATE_ERROR.
+   */
+  prepared?: PreparedSender;
 }
 
 export interface SealedRequest {
@@ -98,23 +106,89 @@ export function replayIdFor(enc: Uint8Array): Uint8Array {
   return sha256(enc);
 }
 
-/** @internal */
-export async function sealRequestWith(opts: SealRequestOptions, rand: SealRandomness): Promise<SealedRequest> {
-  if (!opts || typeof opts !== 'object') throw new SealError('INVALID_ARGUMENT', 'options required');
-  const { recipient } = opts;
+/**
+ * One HPKE sender set-up (encapsulation + key schedule) for one recipient,
+ * made before the request exists. Single use: `sealRequest` consumes it, and
+ * a consumed one can never seal again, so no two requests share an `enc`.
+ */
+export class PreparedSender {
+  readonly kem: KemName;
+  readonly aead: AeadName;
+  readonly publicKey: Uint8Array;
+  /** When it was made (ms since the epoch, from Date.now). */
+  readonly createdAt: number;
+  private parts: { header: Uint8Array; enc: Uint8Array; ctx: SenderContext } | null;
+
+  /** @internal use prepareSender() */
+  constructor(kem: KemName, aead: AeadName, publicKey: Uint8Array, parts: { header: Uint8Array; enc: Uint8Array; ctx: SenderContext }) {
+    this.kem = kem;
+    this.aead = aead;
+    this.publicKey = publicKey;
+    this.createdAt = Date.now();
+    this.parts = parts;
+  }
+
+  /** True once it has sealed a request (or was discarded). */
+  get spent(): boolean {
+    return this.parts === null;
+  }
+
+  /** Forget the context without using it. */
+  discard(): void {
+    this.parts = null;
+  }
+
+  /** @internal hands the context out exactly once. */
+  consume(): { header: Uint8Array; enc: Uint8Array; ctx: SenderContext } {
+    const p = this.parts;
+    if (!p) throw new SealError('STATE_ERROR', 'prepared sender already used: an encapsulation is never reused');
+    this.parts = null;
+    return p;
+  }
+}
+
+function senderSuite(recipient: Recipient, aeadName: AeadName | undefined) {
   if (!recipient || typeof recipient !== 'object') throw new SealError('INVALID_ARGUMENT', 'recipient required');
   requireBytes('recipient.publicKey', recipient.publicKey);
-  requireBytes('body', opts.body);
-  requireBytes('aad', opts.aad);
   const kem = kemByName(recipient.kem);
-  const aead = aeadByName(opts.aead ?? DEFAULT_AEAD);
+  const aead = aeadByName(aeadName ?? DEFAULT_AEAD);
   if (recipient.publicKey.length !== kem.Npk) {
     throw new SealError('KEY_MISMATCH', `${kem.name} public key must be ${kem.Npk} bytes`);
   }
-  const s = suite(kem.id, KDF_HKDF_SHA256, aead.id);
   const header = encodeHeader({ version: PROTOCOL_VERSION, kemId: kem.id, kdfId: KDF_HKDF_SHA256, aeadId: aead.id });
-  const setupOpts = rand.ikmE ? { ikmE: rand.ikmE } : {};
-  const { enc, ctx } = await setupBaseS(s, recipient.publicKey, requestInfo(header), setupOpts);
+  return { kem, aead, header, s: suite(kem.id, KDF_HKDF_SHA256, aead.id) };
+}
+
+/**
+ * Client: do a request's encapsulation and key schedule now, for a recipient
+ * whose key came out of verified evidence (never for an unverified key).
+ */
+export async function prepareSender(recipient: Recipient, aead?: AeadName): Promise<PreparedSender> {
+  const { kem, aead: a, header, s } = senderSuite(recipient, aead);
+  const { enc, ctx } = await setupBaseS(s, recipient.publicKey, requestInfo(header));
+  return new PreparedSender(kem.name, a.name, recipient.publicKey.slice(), { header, enc, ctx });
+}
+
+/** @internal */
+export async function sealRequestWith(opts: SealRequestOptions, rand: SealRandomness): Promise<SealedRequest> {
+  if (!opts || typeof opts !== 'object') throw new SealError('INVALID_ARGUMENT', 'options required');
+  const { recipient, prepared } = opts;
+  const { kem, aead, header, s } = senderSuite(recipient, opts.aead);
+  requireBytes('body', opts.body);
+  requireBytes('aad', opts.aad);
+  let enc: Uint8Array;
+  let ctx: SenderContext;
+  if (prepared) {
+    if (!(prepared instanceof PreparedSender)) throw new SealError('INVALID_ARGUMENT', 'prepared must come from prepareSender()');
+    if (rand.ikmE) throw new SealError('INVALID_ARGUMENT', 'prepared and fixed randomness are exclusive');
+    if (prepared.kem !== kem.name || prepared.aead !== aead.name || !equalBytes(prepared.publicKey, recipient.publicKey)) {
+      throw new SealError('INVALID_ARGUMENT', 'prepared sender is for another recipient or suite');
+    }
+    ({ enc, ctx } = prepared.consume());
+  } else {
+    const setupOpts = rand.ikmE ? { ikmE: rand.ikmE } : {};
+    ({ enc, ctx } = await setupBaseS(s, recipient.publicKey, requestInfo(header), setupOpts));
+  }
   const ct = ctx.seal(opts.body, opts.aad);
   const message = concat(header, enc, ct);
   const opener = new ResponseOpener({ ctx, kdf: HKDF_SHA256, aead, enc });
