@@ -11,6 +11,7 @@ import { Blockchain, type BlockchainTransaction, type SandboxContract, type Trea
 import { Address, toNano, type Cell, type Message } from '@ton/core';
 import { keyPairFromSeed, type KeyPair } from '@ton/crypto';
 import { compileContract } from '../compile.ts';
+import { codeHashHex } from '../build/payment-channel.ts';
 import {
   ChannelError,
   CLOSED_RESERVE,
@@ -153,6 +154,8 @@ describe('contracts/chain over a loopback toncenter', () => {
     expect(read).not.toBeNull();
     const r = read!;
     expect(r.address.equals(channelAddress)).toBe(true);
+    expect(r.codeHash.equals(code.hash())).toBe(true);
+    expect(r.codeHash.toString('hex')).toBe(codeHashHex);
     expect(r.state).toBe('open');
     expect(r.lastSeq).toBe(0n);
     expect(r.paid).toBe(0n);

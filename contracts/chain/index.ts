@@ -9,7 +9,7 @@
  * const channel = await chain.readChannel(Address.parse(addr));
  * if (channel?.state === 'open') await claimOnChain(chain, payeeKey, channel.address, voucher);
  */
-import { type Address, beginCell, external, internal, SendMode, storeMessage, type Cell, type StateInit } from '@ton/core';
+import { type Address, beginCell, Cell, external, internal, SendMode, storeMessage, type StateInit } from '@ton/core';
 import type { KeyPair } from '@ton/crypto';
 import { TonClient, WalletContractV4 } from '@ton/ton';
 import {
@@ -29,6 +29,8 @@ export { DEFAULT_GAS_VALUE } from '../wrappers/PaymentChannel.ts';
 /** A payment channel as read from its get methods (`channelState` + `channelConfig`). */
 export interface ChannelOnChain {
   address: Address;
+  /** Hash of the account's code cell: compare it with `contracts/build/payment-channel.ts` before trusting the get methods. */
+  codeHash: Buffer;
   state: 'open' | 'closing' | 'closed';
   lastSeq: bigint;
   /** Cumulative nanoton paid out (payee share + fee). */
@@ -142,9 +144,10 @@ export function openTonChain(opts: TonChainOptions): TonChain {
     if (st.state !== 'active') return null;
     const channel = client.open(PaymentChannel.createFromAddress(address));
     try {
+      const codeHash = st.code ? Cell.fromBoc(st.code)[0]!.hash() : Buffer.alloc(32);
       const s = await channel.getChannelState();
       const c = await channel.getChannelConfig();
-      return { address, ...s, state: STATES[s.state], ...c };
+      return { address, codeHash, ...s, state: STATES[s.state], ...c };
     } catch (e) {
       const t = transportError(e, 'runGetMethod');
       if (t) throw t;

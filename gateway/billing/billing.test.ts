@@ -16,6 +16,7 @@ import { ApiError } from '../errors/index.ts';
 import { openLibsqlStorage } from '../storage/libsql.ts';
 import type { SqlStorage } from '../storage/sql.ts';
 import { Billing, parsePriceCap, withinCap, type ChannelView } from './index.ts';
+import { codeHashHex } from '../../contracts/build/payment-channel.ts';
 
 const key = (): KeyPair => keyPairFromSeed(Buffer.from(crypto.getRandomValues(new Uint8Array(32))));
 const addr = (n: number) => new Address(0, Buffer.alloc(32, n));
@@ -36,7 +37,7 @@ beforeEach(async () => {
   payer = key();
   now = 1_000_000;
   channels = new Map([
-    [addr(1).toRawString(), { state: 'open', paid: 0n, available: 1000n, payer: addr(9), payee: addr(7), payerPublicKey: payer.publicKey, payeePublicKey: operator.publicKey }],
+    [addr(1).toRawString(), { codeHash: Buffer.from(codeHashHex, 'hex'), state: 'open', paid: 0n, available: 1000n, payer: addr(9), payee: addr(7), payerPublicKey: payer.publicKey, payeePublicKey: operator.publicKey }],
   ]);
 });
 afterEach(async () => {
@@ -147,6 +148,10 @@ describe('balances', () => {
     channels.set(addr(2).toRawString(), { ...channels.get(addr(1).toRawString())!, payee: addr(8) });
     channels.set(addr(3).toRawString(), { ...channels.get(addr(1).toRawString())!, payeePublicKey: key().publicKey });
     channels.set(addr(4).toRawString(), { ...channels.get(addr(1).toRawString())!, state: 'closing' });
+    // Any contract can answer the get methods; only the payment channel's code is believed.
+    channels.set(addr(6).toRawString(), { ...channels.get(addr(1).toRawString())!, codeHash: Buffer.alloc(32, 1) });
+    expect((await refusal(b.bindDeposit(ACCOUNT, addr(6).toString()))).code).toBe('not_a_payment_channel');
+    channels.delete(addr(6).toRawString());
     expect((await refusal(b.bindDeposit(ACCOUNT, addr(2).toString()))).code).toBe('wrong_payee');
     expect((await refusal(b.bindDeposit(ACCOUNT, addr(3).toString()))).code).toBe('wrong_payee');
     expect((await refusal(b.bindDeposit(ACCOUNT, addr(4).toString()))).code).toBe('channel_not_open');
@@ -193,7 +198,7 @@ describe('payout vouchers', () => {
 
   it('accepts a payout channel only when the operator pays it', async () => {
     const b = billing();
-    channels.set(addr(5).toRawString(), { state: 'open', paid: 0n, available: 10n, payer: addr(7), payee: addr(9), payerPublicKey: operator.publicKey, payeePublicKey: payer.publicKey });
+    channels.set(addr(5).toRawString(), { codeHash: Buffer.from(codeHashHex, 'hex'), state: 'open', paid: 0n, available: 10n, payer: addr(7), payee: addr(9), payerPublicKey: operator.publicKey, payeePublicKey: payer.publicKey });
     await b.checkPayoutChannel(addr(5).toRawString());
     expect((await refusal(b.checkPayoutChannel(addr(1).toRawString()))).code).toBe('wrong_payer');
   });

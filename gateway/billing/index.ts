@@ -1,7 +1,8 @@
 import { Address, Cell } from '@ton/core';
 import { z } from 'zod';
-import { fromBase64, toBase64 } from '../../attestation/util/bytes.ts';
+import { fromBase64, toBase64, toHex } from '../../attestation/util/bytes.ts';
 import { parseVoucher, signVoucher, verifyVoucher } from '../../contracts/wrappers/PaymentChannel.ts';
+import { codeHashHex as PAYMENT_CHANNEL_CODE_HASH } from '../../contracts/build/payment-channel.ts';
 import { isPrice, priceWithin, receiptCharge, type Price, type Receipt } from '../../sdk/protocol/receipt.ts';
 import { ApiError, insufficientQuota, invalidRequest, notFound } from '../errors/index.ts';
 import type { StoredReceipt, Storage } from '../storage/types.ts';
@@ -54,6 +55,8 @@ export function accountForKeyHash(hash: string): string {
 
 /** A payment channel as read from the chain (a subset of contracts/chain's `ChannelOnChain`). */
 export interface ChannelView {
+  /** Hash of the deployed code; only `contracts/build/payment-channel.ts`'s is trusted. */
+  codeHash: Uint8Array;
   state: 'open' | 'closing' | 'closed';
   paid: bigint;
   available: bigint;
@@ -250,8 +253,7 @@ export class Billing {
   async bindDeposit(account: string, channel: unknown): Promise<AccountSummary> {
     if (!this.enabled) throw billingOff();
     const raw = rawAddress(channel, 'channel');
-    const view = await this.o.chain!.readChannel(Address.parse(raw));
-    if (!view) throw invalidRequest('No payment channel is deployed at that address.', 'channel', 'channel_not_found');
+    const view = await this.readGenuine(raw, 'channel');
     if (view.state !== 'open') throw invalidRequest('The channel is not open.', 'channel', 'channel_not_open');
     if (!view.payee.equals(this.o.operator!.address) || !sameBytes(view.payeePublicKey, this.o.operator!.publicKey)) {
       throw invalidRequest("The channel's payee is not this gateway's operator.", 'channel', 'wrong_payee');
@@ -335,13 +337,26 @@ export class Billing {
   }
 
   /**
+   * Reads a channel and makes sure it runs sealgate's payment channel code: its
+   * get methods are only worth believing then (anyone can deploy a contract that
+   * reports a large balance).
+   */
+  private async readGenuine(raw: string, param: string): Promise<ChannelView> {
+    const view = await this.o.chain!.readChannel(Address.parse(raw));
+    if (!view) throw invalidRequest('No payment channel is deployed at that address.', param, 'channel_not_found');
+    if (toHex(view.codeHash) !== PAYMENT_CHANNEL_CODE_HASH) {
+      throw invalidRequest("The contract at that address does not run sealgate's payment channel code.", param, 'not_a_payment_channel');
+    }
+    return view;
+  }
+
+  /**
    * Checks a worker's payout channel on chain: it must pay from the operator's
    * wallet with the operator's key. A no-op when billing is off.
    */
   async checkPayoutChannel(channel: string): Promise<void> {
     if (!this.enabled) return;
-    const view = await this.o.chain!.readChannel(Address.parse(channel));
-    if (!view) throw invalidRequest('No payment channel is deployed at the payout address.', 'payoutChannel', 'channel_not_found');
+    const view = await this.readGenuine(channel, 'payoutChannel');
     if (view.state !== 'open') throw invalidRequest('The payout channel is not open.', 'payoutChannel', 'channel_not_open');
     if (!view.payer.equals(this.o.operator!.address) || !sameBytes(view.payerPublicKey, this.o.operator!.publicKey)) {
       throw invalidRequest("The payout channel's payer is not this gateway's operator.", 'payoutChannel', 'wrong_payer');
