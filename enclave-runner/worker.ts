@@ -232,14 +232,29 @@ export class EnclaveWorker {
       return errorResponse(500, 'The backend failed.', null, 'backend_error');
     }
     const model = (parsed.data as { model: string }).model;
-    const receiptFor = (usage: Usage | null, responseDigest: string) =>
-      void this.plainReceipt(req, endpoint, model, usage, toHex(sha256(requestBytes)), responseDigest);
-    if (!res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
+    // The request stays counted in flight until its receipt is queued, so a drain never deregisters before it.
+    const receiptFor = (usage: Usage | null, responseDigest: string) => {
+      this.inFlight++;
+      void this.plainReceipt(req, endpoint, model, usage, toHex(sha256(requestBytes)), responseDigest).finally(() => this.release());
+    };
+    const type = res.headers.get('content-type') ?? 'application/json';
+    // Content type first: reading `res.body` of a buffered answer would build a stream for nothing.
+    if (!type.includes('text/event-stream') || !res.body) {
       // Whole answers are buffered: cheaper to send than a stream, and done at once.
       try {
         const bytes = await responseBytes(res);
-        if (res.status === 200) receiptFor(usageOf(bytes), toHex(sha256(bytes)));
-        return new Response(bytes as Uint8Array<ArrayBuffer>, { status: res.status, headers: { 'content-type': res.headers.get('content-type') ?? 'application/json' } });
+        // Digests, usage and signature after the answer is on its way, off the request's critical path.
+        if (res.status === 200) {
+          this.inFlight++;
+          setTimeout(() => {
+            try {
+              receiptFor(usageOf(bytes), toHex(sha256(bytes)));
+            } finally {
+              this.release();
+            }
+          }, 0);
+        }
+        return new Response(bytes as Uint8Array<ArrayBuffer>, { status: res.status, headers: { 'content-type': type } });
       } catch {
         return errorResponse(502, 'The backend failed while answering.', null, 'backend_error');
       } finally {

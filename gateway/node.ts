@@ -1,11 +1,11 @@
 import { serve, type ServerType } from '@hono/node-server';
-import { Agent, request } from 'undici';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type GatewayOptions } from './app.ts';
-import type { UpstreamFetch } from './forward/index.ts';
-import { bufferedResponse } from './forward/body.ts';
+import { pooledFetch } from './node-pool.ts';
 import { openLibsqlStorage, DEFAULT_DB_PATH } from './storage/libsql.ts';
 import type { Storage } from './storage/types.ts';
+
+export { pooledFetch };
 
 /** Node entry options: the gateway's own plus where to listen and store. */
 export interface NodeGatewayOptions extends Omit<GatewayOptions, 'storage' | 'fetch'> {
@@ -20,51 +20,6 @@ export interface RunningGateway extends Gateway {
   url: string;
   storage: Storage;
   close(): Promise<void>;
-}
-
-/**
- * A fetch-shaped client over a pooled undici `Agent` (keep-alive), using
- * `undici.request`, which costs a fraction of WHATWG fetch per call. JSON
- * answers are read whole before it resolves; anything else (SSE, sealed
- * streams) streams.
- */
-export function pooledFetch(): { fetch: UpstreamFetch; close(): Promise<void> } {
-  const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256 });
-  const fetcher: UpstreamFetch = async (url, init) => {
-    const r = await request(url, {
-      method: (init.method ?? 'GET') as 'POST',
-      headers: init.headers as Record<string, string>,
-      body: init.body as string | undefined,
-      signal: init.signal ?? undefined,
-      dispatcher: agent,
-    });
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(r.headers)) {
-      if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-    }
-    const init2 = { status: r.statusCode, headers };
-    if ((headers.get('content-type') ?? 'application/json').includes('application/json')) {
-      if (r.statusCode === 204) return new Response(null, init2);
-      return bufferedResponse(new Uint8Array(await r.body.arrayBuffer()), init2);
-    }
-    const it = r.body[Symbol.asyncIterator]();
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const next = await it.next();
-          if (next.done) controller.close();
-          else controller.enqueue(new Uint8Array(next.value as Buffer));
-        } catch (e) {
-          controller.error(e);
-        }
-      },
-      cancel() {
-        r.body.destroy();
-      },
-    });
-    return new Response(body, init2);
-  };
-  return { fetch: fetcher, close: () => agent.close() };
 }
 
 /**
