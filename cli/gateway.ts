@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createVerifier, parsePolicy, type Policy } from '../attestation/index.ts';
 import { jsonLogger } from '../gateway/log.ts';
 import { startGateway, type RunningGateway } from '../gateway/node.ts';
+import { settleClientVouchers, type SettleChain } from '../gateway/billing/settle.ts';
 import { int, parse, readSeedKey, UsageError } from './args.ts';
 
 export const GATEWAY_HELP = `sealgate gateway — run the gateway
@@ -20,6 +21,7 @@ export const GATEWAY_HELP = `sealgate gateway — run the gateway
   --operator-key <file>   the operator's Ed25519 seed, 64 hex digits (env SEALGATE_OPERATOR_KEY). With
                           --ton-endpoint, billing is on: keys need a deposit, payout vouchers are signed
   --client-credit <n>     nanoton a key may use beyond its newest voucher (default 1000000000)
+  --settle-seconds <n>    how often the operator claims clients' vouchers on chain (default 300)
   --quiet                 no JSON event log on stderr`;
 
 /** Reads and validates a policy file. */
@@ -59,6 +61,7 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
     'ton-api-key': { type: 'string' },
     'operator-key': { type: 'string' },
     'client-credit': { type: 'string' },
+    'settle-seconds': { type: 'string' },
     quiet: { type: 'boolean' },
   });
   const pccsUrl = values['pccs-url'] ?? process.env.SEALGATE_PCCS_URL;
@@ -66,6 +69,7 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
   if (!policyPath) throw new UsageError('--policy <file> is required (see README: Configuration)');
   const policy = loadPolicy(policyPath);
   if (policy.allowSimulated) console.error(simulatedWarning());
+  const billing = await billingFromFlags(values);
   const gw = await startGateway({
     port: int(values.port ?? process.env.PORT, 'port') ?? 8787,
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
@@ -76,33 +80,57 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
     tpm: int(values.tpm, 'tpm'),
     maxBodyBytes: int(values['max-body-bytes'], 'max-body-bytes'),
     admissionSeconds: int(values['admission-seconds'], 'admission-seconds'),
-    billing: await billingOptions(values),
+    billing: billing?.options,
     logger: values.quiet ? undefined : jsonLogger,
   });
   console.log(`sealgate gateway listening on ${gw.url}`);
-  return gw;
+  if (!billing) return gw;
+  // The operator collects clients' vouchers well inside their dispute windows (at least a day).
+  const log = values.quiet ? () => {} : jsonLogger;
+  const settle = async () => {
+    for (const r of await settleClientVouchers(gw.storage, billing.settleChain).catch((e: Error) => [{ channel: '*', error: e.message }])) {
+      log({ event: 'billing.settle', ...r });
+    }
+  };
+  const timer = setInterval(() => void settle(), (int(values['settle-seconds'], 'settle-seconds') ?? 300) * 1000);
+  timer.unref();
+  return {
+    ...gw,
+    close: async () => {
+      clearInterval(timer);
+      await gw.close();
+    },
+  };
 }
 
 /** Chain access and the operator's key from the flags; undefined when billing is off. */
-async function billingOptions(values: {
+export async function billingFromFlags(values: {
   'ton-endpoint'?: string;
   'ton-api-key'?: string;
   'operator-key'?: string;
   'client-credit'?: string;
-}): Promise<GatewayBilling | undefined> {
+}): Promise<{ options: GatewayBilling; settleChain: SettleChain } | undefined> {
   const endpoint = values['ton-endpoint'] ?? process.env.SEALGATE_TON_ENDPOINT;
   const keyFile = values['operator-key'] ?? process.env.SEALGATE_OPERATOR_KEY;
   if (!endpoint && !keyFile) return undefined;
   if (!endpoint || !keyFile) throw new UsageError('billing needs both --ton-endpoint and --operator-key');
-  const { openTonChain } = await import('../contracts/chain/index.ts');
+  const { openTonChain, claimOnChain } = await import('../contracts/chain/index.ts');
   const chain = openTonChain({ endpoint, apiKey: values['ton-api-key'] ?? process.env.SEALGATE_TON_API_KEY });
   const key = readSeedKey(keyFile, 'operator-key');
   const credit = values['client-credit'];
   if (credit !== undefined && !/^\d{1,19}$/.test(credit)) throw new UsageError('--client-credit must be nanoton (an integer)');
   return {
-    chain,
-    operator: { address: chain.walletAddress(key.publicKey), publicKey: key.publicKey, secretKey: key.secretKey },
-    ...(credit !== undefined ? { clientCredit: BigInt(credit) } : {}),
+    options: {
+      chain,
+      operator: { address: chain.walletAddress(key.publicKey), publicKey: key.publicKey, secretKey: key.secretKey },
+      ...(credit !== undefined ? { clientCredit: BigInt(credit) } : {}),
+    },
+    settleChain: {
+      readChannel: (a) => chain.readChannel(a),
+      claim: async (channel, voucher) => {
+        await claimOnChain(chain, key, channel, voucher);
+      },
+    },
   };
 }
 

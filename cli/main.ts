@@ -7,6 +7,7 @@ Commands:
   sealgate gateway    run the gateway
   sealgate worker     run an enclave worker
   sealgate keys       create, list and revoke API keys
+  sealgate billing    TON deposits, payments and refunds for an API key
   sealgate evidence   collect this node's evidence bundle (to check it with sealgate verify)
   sealgate proxy      local OpenAI-compatible endpoint that verifies workers and seals end to end
   sealgate verify     verify a quote, report, NRAS token or evidence bundle against a policy
@@ -46,6 +47,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
         onSignal(() => w.stop(30_000));
       },
     };
+  },
+  billing: async () => {
+    const m = await import('./billing.ts');
+    return { help: m.BILLING_HELP, run: m.runBilling };
   },
   keys: async () => {
     const m = await import('./keys.ts');

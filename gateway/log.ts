@@ -7,7 +7,8 @@ export type LogEvent =
   | { event: 'worker.admitted'; workerId: string; url: string; kind: string; models: string[]; admittedUntil: number; insecure: boolean }
   | { event: 'worker.refused'; code: string; reason: string }
   | { event: 'worker.deregistered'; workerId: string }
-  | { event: 'error'; requestId: string; status: number; code: string };
+  | { event: 'error'; requestId: string; status: number; code: string }
+  | { event: 'billing.settle'; channel: string; claimed?: string; skipped?: string; error?: string };
 
 export type Logger = (e: LogEvent) => void;
 

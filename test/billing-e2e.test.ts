@@ -3,12 +3,13 @@
  * a demo worker with prices and a payout channel, the official `openai` client (plain) and `sealedFetch`
  * (sealed), and a TON chain (@ton/sandbox behind a loopback toncenter v2, reached through @ton/ton).
  *
- * A client deposits into a payment channel to the operator and binds it to its key; requests are
- * refused (429 insufficient_quota) before that and served after. The gateway is killed with SIGKILL in
- * the middle of a burst and restarted on the same storage; the worker's receipt outbox delivers what
- * the dead gateway never acknowledged. Then the client pays with a voucher, the operator claims it,
- * the provider claims its payout with `sealgate worker payouts --claim`, and both channels have paid
- * out exactly what the receipts' prices add up to, to the nanoton.
+ * The operator opens the provider's payout channel (`sealgate billing open-payout`). A client is refused
+ * (429 insufficient_quota) until it deposits (`sealgate billing deposit`: deploys a channel to the operator
+ * and binds it to its key). The gateway is killed with SIGKILL in the middle of a burst and restarted on
+ * the same storage; the worker's receipt outbox delivers what the dead gateway never acknowledged. The
+ * client pays with a voucher (`sealgate billing pay`), the gateway's settle loop claims it, the provider
+ * claims with `sealgate worker payouts --claim`, and both channels have paid out exactly what the
+ * receipts' prices add up to, to the nanoton. Finally the client closes its channel and gets the rest back.
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -21,7 +22,7 @@ import { Blockchain, type SandboxContract, type TreasuryContract } from '@ton/sa
 import { Address, toNano, type Cell } from '@ton/core';
 import { keyPairFromSeed, type KeyPair } from '@ton/crypto';
 import { compileContract } from '../contracts/compile.ts';
-import { claimOnChain, depositOnChain, openTonChain, type TonChain } from '../contracts/chain/index.ts';
+import { depositOnChain, openTonChain, type TonChain } from '../contracts/chain/index.ts';
 import { signVoucher, type PaymentChannelConfig } from '../contracts/wrappers/PaymentChannel.ts';
 import { DemoBackend, DEMO_MODEL_ID } from '../enclave-runner/backends/demo/index.ts';
 import type { Backend } from '../enclave-runner/backends/types.ts';
@@ -42,7 +43,7 @@ let treasury: SandboxContract<TreasuryContract>;
 let code: Cell;
 const key = () => keyPairFromSeed(Buffer.from(crypto.getRandomValues(new Uint8Array(32))));
 let operator: KeyPair, client: KeyPair, provider: KeyPair;
-let clientChannel: Address, providerChannel: Address;
+let clientChannel: Address, providerChannel: Address, strangerChannel: Address;
 let port: number;
 let gatewayUrl: string;
 let gatewayProc: ChildProcess | undefined;
@@ -65,7 +66,7 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-async function startGatewayProcess(): Promise<void> {
+async function startGatewayProcess(settleSeconds = 3600): Promise<void> {
   const g = await startCli(
     [
       'gateway',
@@ -75,6 +76,7 @@ async function startGatewayProcess(): Promise<void> {
       '--ton-endpoint', server.url,
       '--operator-key', join(dir, 'operator.key'),
       '--client-credit', '100000000',
+      '--settle-seconds', String(settleSeconds),
       '--quiet',
     ],
     /listening on (http:\S+)/,
@@ -90,9 +92,16 @@ function channelConfig(payer: KeyPair, payee: KeyPair, fee?: Address): PaymentCh
     payee: chain.walletAddress(payee.publicKey),
     payerPublicKey: payer.publicKey,
     payeePublicKey: payee.publicKey,
-    disputeWindow: 3600,
+    disputeWindow: 86_400,
     ...(fee ? { feeRecipient: fee, feeBps: FEE_BPS } : {}),
   };
+}
+
+/** Runs `sealgate <args>` and parses its JSON output. */
+async function cli(args: string[]): Promise<Record<string, any>> {
+  const r = await runCli(args, { SEALGATE_API_KEY: apiKey ?? '' });
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
 const billing = async (path: string, init: RequestInit = {}) => {
@@ -115,11 +124,18 @@ beforeAll(async () => {
   for (const k of [operator, client, provider]) {
     await treasury.send({ to: chain.walletAddress(k.publicKey), value: toNano('100'), bounce: false });
   }
-  // The client's deposit pays the operator; the operator's payout channel pays the provider (5 % fee to the operator).
-  clientChannel = (await depositOnChain(chain, client, channelConfig(client, operator), toNano('10'), code)).address;
-  providerChannel = (await depositOnChain(chain, operator, channelConfig(operator, provider, chain.walletAddress(operator.publicKey)), toNano('10'), code)).address;
-
   seedFile('operator.key', operator);
+  seedFile('client.key', client);
+  seedFile('provider.key', provider);
+  // A stranger's channel (to check the gateway refuses a channel that does not pay the operator).
+  strangerChannel = (await depositOnChain(chain, client, channelConfig(client, provider), toNano('1'), code)).address;
+  // The operator opens the provider's payout channel (5 % of each payout to the operator).
+  const opened = await cli([
+    'billing', 'open-payout', '--operator-key', join(dir, 'operator.key'), '--ton-endpoint', server.url, '--amount', '10',
+    '--payee', chain.walletAddress(provider.publicKey).toString(), '--payee-key', provider.publicKey.toString('hex'), '--fee-bps', String(FEE_BPS),
+  ]);
+  providerChannel = Address.parse(opened.channel);
+
   writeFileSync(join(dir, 'policy.json'), JSON.stringify({ allowSimulated: true }));
   const created = await runCli(['keys', 'create', '--name', 'billing', '--json', '--db', join(dir, 'gateway.db')]);
   apiKey = (JSON.parse(created.stdout) as { key: string }).key;
@@ -169,13 +185,14 @@ describe('TON billing end to end', () => {
     expect((refused as InstanceType<typeof OpenAI.APIError>).headers?.get('x-should-retry')).toBe('false');
     expect(served).toBe(0);
 
-    // A channel that does not pay the operator is refused; the client's own channel is bound.
-    const wrong = await billing('/deposits', { method: 'POST', body: JSON.stringify({ channel: providerChannel.toString() }) });
+    // A channel that does not pay the operator is refused; the client deposits with the CLI, which binds its channel.
+    const wrong = await billing('/deposits', { method: 'POST', body: JSON.stringify({ channel: strangerChannel.toString() }) });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.code).toBe('wrong_payee');
-    const bound = await billing('/deposits', { method: 'POST', body: JSON.stringify({ channel: clientChannel.toString() }) });
-    expect(bound.status).toBe(200);
-    expect(BigInt(bound.body.credit)).toBe(toNano('10') - toNano('0.01') - (toNano('10') - (await chain.readChannel(clientChannel))!.funds));
+    const deposited = await cli(['billing', 'deposit', '--gateway', gatewayUrl, '--amount', '10', '--wallet-key', join(dir, 'client.key'), '--ton-endpoint', server.url]);
+    clientChannel = Address.parse(deposited.channel);
+    expect(deposited.deposits).toEqual([clientChannel.toRawString()]);
+    expect(BigInt(deposited.credit)).toBe((await chain.readChannel(clientChannel))!.funds - toNano('0.01'));
 
     // Served: plain (streamed and not) and sealed; a price cap below the worker's price finds no worker.
     const ok: string[] = [];
@@ -211,7 +228,7 @@ describe('TON billing end to end', () => {
     gatewayProc!.kill('SIGKILL');
     const outcomes = await Promise.allSettled(burst);
     for (const o of outcomes) if (o.status === 'fulfilled') ok.push(o.value.request_id!);
-    await startGatewayProcess();
+    await startGatewayProcess(1);
     // The worker re-registers on its next heartbeat and delivers every receipt the dead gateway did not acknowledge.
     for (let i = 0; i < 200 && (worker!.worker.pendingReceipts > 0 || !(await fetch(`${gatewayUrl}/healthz`).then((r) => r.json() as Promise<{ workers: number }>)).workers); i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -250,16 +267,16 @@ describe('TON billing end to end', () => {
     expect(await again.json()).toEqual({ stored: false });
     expect((await billing('')).body.spent).toBe(total.toString());
 
-    // The client pays what its receipts add up to; a voucher for more is refused.
+    // The client pays what its receipts add up to (a voucher for more is refused); the gateway claims it on its own.
     const over = signVoucher({ channel: clientChannel, cumulative: total + 1n, seq: 1n }, client.secretKey);
     const overRes = await billing('/vouchers', { method: 'POST', body: JSON.stringify({ cell: over.cell.toBoc().toString('base64'), signature: over.signature.toString('base64') }) });
     expect(overRes.body.error.code).toBe('voucher_exceeds_usage');
-    const pay = signVoucher({ channel: clientChannel, cumulative: total, seq: 1n }, client.secretKey);
-    const paid = await billing('/vouchers', { method: 'POST', body: JSON.stringify({ cell: pay.cell.toBoc().toString('base64'), signature: pay.signature.toString('base64') }) });
-    expect(paid.status).toBe(200);
-    expect(paid.body.vouchered).toBe(total.toString());
-    await claimOnChain(chain, operator, clientChannel, pay);
+    const paid = await cli(['billing', 'pay', '--gateway', gatewayUrl, '--wallet-key', join(dir, 'client.key')]);
+    expect(paid).toMatchObject({ paid: total.toString(), vouchered: total.toString() });
+    for (let i = 0; i < 100 && (await chain.readChannel(clientChannel))!.paid < total; i++) await new Promise((r) => setTimeout(r, 100));
     expect((await chain.readChannel(clientChannel))!.paid).toBe(total);
+    const collected = await cli(['billing', 'collect', '--db', join(dir, 'gateway.db'), '--operator-key', join(dir, 'operator.key'), '--ton-endpoint', server.url]);
+    expect(collected.results).toEqual([{ channel: clientChannel.toRawString(), skipped: 'paid' }]);
 
     // The provider sees what it is owed and claims it with the CLI; the channel pays exactly the receipts' sum.
     const before = await runCli(['worker', 'payouts', '--gateway', gatewayUrl, '--channel', providerChannel.toString(), '--ton-endpoint', server.url]);
@@ -268,7 +285,7 @@ describe('TON billing end to end', () => {
     const walletBefore = await chain.balance(chain.walletAddress(provider.publicKey));
     const claim = await runCli([
       'worker', 'payouts', '--gateway', gatewayUrl, '--channel', providerChannel.toString(),
-      '--ton-endpoint', server.url, '--claim', '--wallet-key', seedFile('provider.key', provider),
+      '--ton-endpoint', server.url, '--claim', '--wallet-key', join(dir, 'provider.key'),
     ]);
     expect(claim.code, claim.stderr).toBe(0);
     expect(JSON.parse(claim.stdout)).toMatchObject({ claimed: total.toString() });
@@ -279,5 +296,22 @@ describe('TON billing end to end', () => {
     // The provider's wallet got its share (the receipts' sum less the fee), less what the claim's gas cost it.
     expect(walletAfter - walletBefore).toBeLessThanOrEqual(total - fee);
     expect(walletAfter - walletBefore).toBeGreaterThan(total - fee - toNano('0.05'));
+
+    // The client leaves: it starts a close, and after the dispute window takes back everything not paid.
+    const fundsBefore = (await chain.readChannel(clientChannel))!.funds;
+    const clientBefore = await chain.balance(chain.walletAddress(client.publicKey));
+    const closing = await cli(['billing', 'close', '--channel', clientChannel.toString(), '--wallet-key', join(dir, 'client.key'), '--ton-endpoint', server.url]);
+    expect(closing.state).toBe('closing');
+    const early = await cli(['billing', 'close', '--channel', clientChannel.toString(), '--wallet-key', join(dir, 'client.key'), '--ton-endpoint', server.url]);
+    expect(early.state).toBe('closing'); // the contract refuses to finish inside the window
+    blockchain.now! += 86_401;
+    const closed = await cli(['billing', 'close', '--channel', clientChannel.toString(), '--wallet-key', join(dir, 'client.key'), '--ton-endpoint', server.url]);
+    expect(closed).toMatchObject({ state: 'closed', paid: total.toString() });
+    const left = (await chain.readChannel(clientChannel))!;
+    expect(left.funds).toBe(toNano('0.01'));
+    const refunded = (await chain.balance(chain.walletAddress(client.publicKey))) - clientBefore;
+    // Everything but the reserve came back, less the three close messages' own fees.
+    expect(refunded).toBeLessThanOrEqual(fundsBefore - toNano('0.01'));
+    expect(refunded).toBeGreaterThan(fundsBefore - toNano('0.01') - toNano('0.1'));
   }, 120_000);
 });

@@ -37,7 +37,7 @@ beforeEach(async () => {
   payer = key();
   now = 1_000_000;
   channels = new Map([
-    [addr(1).toRawString(), { codeHash: Buffer.from(codeHashHex, 'hex'), state: 'open', paid: 0n, available: 1000n, payer: addr(9), payee: addr(7), payerPublicKey: payer.publicKey, payeePublicKey: operator.publicKey }],
+    [addr(1).toRawString(), { codeHash: Buffer.from(codeHashHex, 'hex'), state: 'open', disputeWindow: 86_400, paid: 0n, available: 1000n, payer: addr(9), payee: addr(7), payerPublicKey: payer.publicKey, payeePublicKey: operator.publicKey }],
   ]);
 });
 afterEach(async () => {
@@ -151,6 +151,8 @@ describe('balances', () => {
     // Any contract can answer the get methods; only the payment channel's code is believed.
     channels.set(addr(6).toRawString(), { ...channels.get(addr(1).toRawString())!, codeHash: Buffer.alloc(32, 1) });
     expect((await refusal(b.bindDeposit(ACCOUNT, addr(6).toString()))).code).toBe('not_a_payment_channel');
+    channels.set(addr(6).toRawString(), { ...channels.get(addr(1).toRawString())!, disputeWindow: 3600 });
+    expect((await refusal(b.bindDeposit(ACCOUNT, addr(6).toString()))).code).toBe('dispute_window_too_short');
     channels.delete(addr(6).toRawString());
     expect((await refusal(b.bindDeposit(ACCOUNT, addr(2).toString()))).code).toBe('wrong_payee');
     expect((await refusal(b.bindDeposit(ACCOUNT, addr(3).toString()))).code).toBe('wrong_payee');
@@ -198,7 +200,7 @@ describe('payout vouchers', () => {
 
   it('accepts a payout channel only when the operator pays it', async () => {
     const b = billing();
-    channels.set(addr(5).toRawString(), { codeHash: Buffer.from(codeHashHex, 'hex'), state: 'open', paid: 0n, available: 10n, payer: addr(7), payee: addr(9), payerPublicKey: operator.publicKey, payeePublicKey: payer.publicKey });
+    channels.set(addr(5).toRawString(), { codeHash: Buffer.from(codeHashHex, 'hex'), state: 'open', disputeWindow: 0, paid: 0n, available: 10n, payer: addr(7), payee: addr(9), payerPublicKey: operator.publicKey, payeePublicKey: payer.publicKey });
     await b.checkPayoutChannel(addr(5).toRawString());
     expect((await refusal(b.checkPayoutChannel(addr(1).toRawString()))).code).toBe('wrong_payer');
   });

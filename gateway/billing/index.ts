@@ -58,6 +58,8 @@ export interface ChannelView {
   /** Hash of the deployed code; only `contracts/build/payment-channel.ts`'s is trusted. */
   codeHash: Uint8Array;
   state: 'open' | 'closing' | 'closed';
+  /** Seconds the payee has to claim once the payer starts a close. */
+  disputeWindow: number;
   paid: bigint;
   available: bigint;
   payer: Address;
@@ -87,6 +89,8 @@ export interface BillingOptions {
   operator?: Operator | null;
   /** Usage a client may run up beyond its newest voucher, nanoton (default 1 TON). */
   clientCredit?: bigint;
+  /** Shortest dispute window accepted on a deposit channel, seconds (default 86 400): the time the operator has to claim. */
+  minDisputeWindow?: number;
   /** How long a read deposit balance is trusted, ms (default 10 s). */
   refreshMs?: number;
   now?: () => number;
@@ -103,6 +107,10 @@ export interface AccountSummary {
   vouchered: string;
   balance: string;
   deposits: string[];
+  /** The newest voucher held per deposit channel. */
+  vouchers: Array<{ channel: string; cumulative: string; seq: string }>;
+  /** Where deposits go (null when billing is off): the payee of a deposit channel. */
+  operator: { address: string; publicKey: string; paymentChannelCodeHash: string } | null;
 }
 
 /** A voucher the operator signed for a provider's payout channel. */
@@ -243,6 +251,11 @@ export class Billing {
       vouchered: (this.vouchered.get(account) ?? 0n).toString(),
       balance: (credit - spent).toString(),
       deposits: await this.o.storage.listDeposits(account),
+      vouchers: (await this.o.storage.listVouchers(account)).map((v) => ({ channel: v.channel, cumulative: v.cumulative.toString(), seq: v.seq.toString() })),
+      operator:
+        this.enabled && this.o.operator
+          ? { address: this.o.operator.address.toRawString(), publicKey: toHex(this.o.operator.publicKey), paymentChannelCodeHash: PAYMENT_CHANNEL_CODE_HASH }
+          : null,
     };
   }
 
@@ -257,6 +270,10 @@ export class Billing {
     if (view.state !== 'open') throw invalidRequest('The channel is not open.', 'channel', 'channel_not_open');
     if (!view.payee.equals(this.o.operator!.address) || !sameBytes(view.payeePublicKey, this.o.operator!.publicKey)) {
       throw invalidRequest("The channel's payee is not this gateway's operator.", 'channel', 'wrong_payee');
+    }
+    const minWindow = this.o.minDisputeWindow ?? 86_400;
+    if (view.disputeWindow < minWindow) {
+      throw invalidRequest(`The channel's dispute window is under ${minWindow} seconds.`, 'channel', 'dispute_window_too_short');
     }
     if (!(await this.o.storage.bindDeposit(raw, account, this.now()))) {
       throw invalidRequest('The channel is already bound to another key.', 'channel', 'channel_taken');
