@@ -22,6 +22,7 @@ export const GATEWAY_HELP = `sealgate gateway — run the gateway
                           --ton-endpoint, billing is on: keys need a deposit, payout vouchers are signed
   --client-credit <n>     nanoton a key may use beyond its newest voucher (default 1000000000)
   --settle-seconds <n>    how often the operator claims clients' vouchers on chain (default 300)
+  --cors-origin <origin>  origin allowed to call the API from a browser (repeatable; default any)
   --quiet                 no JSON event log on stderr`;
 
 /** Reads and validates a policy file. */
@@ -62,6 +63,7 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
     'operator-key': { type: 'string' },
     'client-credit': { type: 'string' },
     'settle-seconds': { type: 'string' },
+    'cors-origin': { type: 'string', multiple: true },
     quiet: { type: 'boolean' },
   });
   const pccsUrl = values['pccs-url'] ?? process.env.SEALGATE_PCCS_URL;
@@ -81,6 +83,7 @@ export async function runGateway(argv: string[]): Promise<RunningGateway> {
     maxBodyBytes: int(values['max-body-bytes'], 'max-body-bytes'),
     admissionSeconds: int(values['admission-seconds'], 'admission-seconds'),
     billing: billing?.options,
+    ...(values['cors-origin']?.length ? { corsOrigins: values['cors-origin'] } : {}),
     logger: values.quiet ? undefined : jsonLogger,
   });
   console.log(`sealgate gateway listening on ${gw.url}`);

@@ -1,4 +1,5 @@
 import { Hono, type Context } from 'hono';
+import { cors } from 'hono/cors';
 import { verifyBundle, type BundleVerifier, type Policy } from '../attestation/index.ts';
 import { fromBase64, toHex } from '../attestation/util/bytes.ts';
 import { ApiKeyAuthenticator } from './auth/index.ts';
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   firstByteTimeoutMs?: number;
   /** How long a looked-up API key is trusted before storage is asked again. */
   keyCacheMs?: number;
+  /** Origins allowed to call the API from a browser (CORS); default `*` (keys travel in headers, not cookies). */
+  corsOrigins?: string[] | '*';
   /** TON billing (chain access and the operator's key); without it receipts are kept and no deposit is required. */
   billing?: Omit<BillingOptions, 'storage' | 'now'>;
   now?: () => number;
@@ -120,6 +123,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     await next();
     c.res.headers.set('x-request-id', requestId);
   });
+
+  // Browsers call the API cross-origin (the SDK runs in web apps); credentials are bearer keys, never cookies.
+  app.use(
+    '/v1/*',
+    cors({
+      origin: o.corsOrigins === undefined || o.corsOrigins === '*' ? '*' : o.corsOrigins,
+      exposeHeaders: ['x-request-id', 'x-sealgate-mode', 'x-sealgate-worker', 'x-should-retry', 'retry-after'],
+      maxAge: 600,
+    }),
+  );
 
   app.get('/healthz', (c) =>
     c.json({ status: 'ok', workers: registry.routable().length, models: [...registry.models().keys()] }),

@@ -211,3 +211,31 @@ describe('errors', () => {
     expect(a.headers.get('x-request-id')).not.toBe(b.headers.get('x-request-id'));
   });
 });
+
+describe('browsers (CORS)', () => {
+  it('answers a preflight without a key, reflecting the headers the openai client sends', async () => {
+    const res = await fetch(`${stack.gateway.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-stainless-os' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-headers')).toBe('authorization,content-type,x-stainless-os');
+    expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+  });
+
+  it('lets a page read the answer and the sealgate headers', async () => {
+    const res = await raw('/v1/chat/completions', {
+      method: 'POST',
+      headers: { origin: 'https://app.example' },
+      body: JSON.stringify({ model: MODEL, messages: CONVERSATION }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-expose-headers')).toContain('x-sealgate-mode');
+    await res.arrayBuffer();
+    const denied = await raw('/v1/models', { key: 'sk-sg-wrong', headers: { origin: 'https://app.example' } });
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('access-control-allow-origin')).toBe('*'); // the page can read why
+  });
+});
