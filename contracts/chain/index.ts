@@ -18,6 +18,8 @@ import {
   PaymentChannel,
   topUpBody,
   verifyVoucher,
+  type ChannelConfigView,
+  type ChannelStateView,
   type PaymentChannelConfig,
   type SignedVoucher,
 } from '../wrappers/PaymentChannel.ts';
@@ -26,30 +28,12 @@ import { ChainError, transportError } from './errors.ts';
 export { ChainError, type ChainErrorCode } from './errors.ts';
 export { DEFAULT_GAS_VALUE } from '../wrappers/PaymentChannel.ts';
 
-/** A payment channel as read from its get methods (`channelState` + `channelConfig`). */
-export interface ChannelOnChain {
+/** A payment channel as read from its get methods (`channelState` + `channelConfig`), state by name. */
+export interface ChannelOnChain extends Omit<ChannelStateView, 'state'>, ChannelConfigView {
   address: Address;
   /** Hash of the account's code cell: compare it with `contracts/build/payment-channel.ts` before trusting the get methods. */
   codeHash: Buffer;
   state: 'open' | 'closing' | 'closed';
-  lastSeq: bigint;
-  /** Cumulative nanoton paid out (payee share + fee). */
-  paid: bigint;
-  closeStartedAt: number;
-  /** Unix time after which the payer can finish the close (0 unless closing). */
-  closeDeadline: number;
-  /** Channel balance (nanoton). */
-  funds: bigint;
-  /** What a claim can still take (0 once closed or past the dispute window). */
-  available: bigint;
-  channelId: bigint;
-  payerPublicKey: Buffer;
-  payeePublicKey: Buffer;
-  feeBps: number;
-  disputeWindow: number;
-  payer: Address;
-  payee: Address;
-  feeRecipient: Address | null;
 }
 
 /** An internal message sent by a wallet. */
