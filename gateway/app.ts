@@ -5,7 +5,8 @@ import { fromBase64, toHex } from '../attestation/util/bytes.ts';
 import { ApiKeyAuthenticator } from './auth/index.ts';
 import { accountForKeyHash, Billing, FREE, parsePriceCap, withinCap, type BillingOptions } from './billing/index.ts';
 import { ApiError, internalError, invalidRequest, modelNotFound, notFound, overPriceCap, tooLarge } from './errors/index.ts';
-import { forward, type UpstreamFetch, type Usage } from './forward/index.ts';
+import { forwardPlain, type PlainReply, type UpstreamFetch, type Usage } from './forward/index.ts';
+import { replyResponse } from './forward/body.ts';
 import { forwardSealed } from './forward/sealed.ts';
 import { isSealError, verifyReceipt, type Receipt } from '../sdk/protocol/index.ts';
 import { silentLogger, type Logger } from './log.ts';
@@ -50,8 +51,25 @@ export interface Gateway {
   registry: WorkerRegistry;
   router: Router;
   billing: Billing;
+  /**
+   * The plain completion routes (POST path -> handler) without Hono, for the
+   * Node adapter: the same handler as the routes, with the request id, key
+   * check, error envelopes and the headers the middleware adds to a request
+   * without an `Origin` header (those with one go through Hono for CORS).
+   */
+  plain: Map<string, (req: DirectPlainRequest) => Promise<PlainReply>>;
   /** Writes buffered request-log rows. */
   flush(): Promise<void>;
+}
+
+/** A plain completion request handed over without a `Request` object (see `Gateway.plain`). */
+export interface DirectPlainRequest {
+  /** A request header by lower-case name. */
+  header(name: string): string | undefined;
+  /** The whole body; a 413 `ApiError` past `limit` bytes. */
+  body(limit: number): Promise<Uint8Array>;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
 }
 
 const DEFAULTS = {
@@ -125,14 +143,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   // Browsers call the API cross-origin (the SDK runs in web apps); credentials are bearer keys, never cookies.
-  app.use(
-    '/v1/*',
-    cors({
-      origin: o.corsOrigins === undefined || o.corsOrigins === '*' ? '*' : o.corsOrigins,
-      exposeHeaders: ['x-request-id', 'x-sealgate-mode', 'x-sealgate-worker', 'x-should-retry', 'retry-after'],
-      maxAge: 600,
-    }),
-  );
+  const corsOptions = {
+    origin: o.corsOrigins === undefined || o.corsOrigins === '*' ? '*' : o.corsOrigins,
+    exposeHeaders: ['x-request-id', 'x-sealgate-mode', 'x-sealgate-worker', 'x-should-retry', 'retry-after'],
+    maxAge: 600,
+  };
+  app.use('/v1/*', cors(corsOptions));
 
   app.get('/healthz', (c) =>
     c.json({ status: 'ok', workers: registry.routable().length, models: [...registry.models().keys()] }),
@@ -249,45 +265,85 @@ export function createGateway(options: GatewayOptions): Gateway {
     log({ event: 'request', requestId: r.requestId, endpoint: r.endpoint, model: r.model, workerId: r.workerId, status, promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, durationMs, outcome: r.outcome });
   };
 
-  const serve = (endpoint: Endpoint, path: string, schema: typeof ChatCompletionRequest | typeof CompletionRequest | typeof EmbeddingRequest) =>
-    app.post(path, async (c) => {
-      const started = performance.now();
-      const key = c.get('apiKey');
-      const requestId = c.get('requestId');
-      limiter.admit(key.id, { rpm: key.rpm ?? o.rpm, tpm: key.tpm ?? o.tpm }, now());
-      const account = accountForKeyHash(key.hash);
-      if (billing.enabled) await billing.admit(account);
-      const cap = parsePriceCap(c.req.header('x-sealgate-max-price'));
-      const raw = await readJson(c.req.raw, o.maxBodyBytes);
-      const parsed = schema.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        const param = issueParam(issue.path);
-        throw invalidRequest(`Invalid request${param ? ` at \`${param}\`` : ''}: ${issue.message}`, param);
-      }
-      const body = parsed.data as Record<string, unknown> & { model: string; stream?: boolean | null; stream_options?: { include_usage?: boolean } | null };
-      const stream = body.stream === true;
-      const clientWantsUsage = body.stream_options?.include_usage === true;
-      if (stream) body.stream_options = { ...body.stream_options, include_usage: true };
-      return forward(
-        forwardDeps,
-        {
-          endpoint,
-          path,
-          model: body.model,
-          body: JSON.stringify(body),
-          stream,
-          dropUsageChunk: !clientWantsUsage,
-          requestId,
+  type PlainSchema = typeof ChatCompletionRequest | typeof CompletionRequest | typeof EmbeddingRequest;
+
+  /**
+   * The plain completion handler, run by its Hono route and by `Gateway.plain`
+   * (the Node adapter's direct path, which skips the middleware above: a check
+   * added there for these routes belongs here, or in `plain` below).
+   */
+  const handlePlain = async (endpoint: Endpoint, path: string, schema: PlainSchema, requestId: string, key: ApiKeyRecord, req: DirectPlainRequest): Promise<PlainReply> => {
+    const started = performance.now();
+    limiter.admit(key.id, { rpm: key.rpm ?? o.rpm, tpm: key.tpm ?? o.tpm }, now());
+    const account = accountForKeyHash(key.hash);
+    if (billing.enabled) await billing.admit(account);
+    const cap = parsePriceCap(req.header('x-sealgate-max-price'));
+    const bytes = await req.body(o.maxBodyBytes);
+    const parsed = schema.safeParse(parseJson(bytes));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const param = issueParam(issue.path);
+      throw invalidRequest(`Invalid request${param ? ` at \`${param}\`` : ''}: ${issue.message}`, param);
+    }
+    const body = parsed.data as Record<string, unknown> & { model: string; stream?: boolean | null; stream_options?: { include_usage?: boolean } | null };
+    const stream = body.stream === true;
+    const clientWantsUsage = body.stream_options?.include_usage === true;
+    if (stream) body.stream_options = { ...body.stream_options, include_usage: true };
+    return forwardPlain(
+      forwardDeps,
+      {
+        endpoint,
+        path,
+        model: body.model,
+        // Unchanged requests go on as the bytes that were validated (the worker validates them again).
+        body: stream ? JSON.stringify(body) : bytes,
+        stream,
+        dropUsageChunk: !clientWantsUsage,
+        requestId,
+        signal: req.signal,
+        headers: { 'x-sealgate-mode': 'plain', 'x-request-id': requestId },
+        account,
+        accept: cap ? (w) => withinCap(w.prices.get(body.model) ?? FREE, cap) : undefined,
+      },
+      ({ workerId, status, usage, outcome }) =>
+        recordRequest({ requestId, keyId: key.id, endpoint, model: body.model, workerId, mode: 'plain', status, usage, started, outcome }),
+    );
+  };
+
+  /** What the middleware adds to a /v1 answer for a request without `Origin` (CORS). */
+  const directHeaders: Record<string, string> =
+    corsOptions.origin === '*'
+      ? { 'access-control-allow-origin': '*', 'access-control-expose-headers': corsOptions.exposeHeaders.join(',') }
+      : { 'access-control-expose-headers': corsOptions.exposeHeaders.join(','), vary: 'Origin' };
+
+  const plain = new Map<string, (req: DirectPlainRequest) => Promise<PlainReply>>();
+
+  const serve = (endpoint: Endpoint, path: string, schema: PlainSchema) => {
+    app.post(path, async (c) =>
+      replyResponse(
+        await handlePlain(endpoint, path, schema, c.get('requestId'), c.get('apiKey'), {
+          header: (name) => c.req.header(name),
+          body: (limit) => readBytes(c.req.raw, limit),
           signal: c.req.raw.signal,
-          headers: { 'x-sealgate-mode': 'plain', 'x-request-id': requestId },
-          account,
-          accept: cap ? (w) => withinCap(w.prices.get(body.model) ?? FREE, cap) : undefined,
-        },
-        ({ workerId, status, usage, outcome }) =>
-          recordRequest({ requestId, keyId: key.id, endpoint, model: body.model, workerId, mode: 'plain', status, usage, started, outcome }),
-      );
+        }),
+      ),
+    );
+    plain.set(path, async (req) => {
+      const requestId = newRequestId();
+      let reply: PlainReply;
+      try {
+        const key = await auth.authenticate(req.header('authorization'), now());
+        reply = await handlePlain(endpoint, path, schema, requestId, key, req);
+      } catch (e) {
+        const err = e instanceof ApiError ? e : internalError();
+        log({ event: 'error', requestId, status: err.status, code: err.code });
+        reply = { status: err.status, headers: { 'content-type': 'application/json', ...err.headers() }, body: JSON.stringify(err.toJSON()) };
+      }
+      Object.assign(reply.headers, directHeaders);
+      reply.headers['x-request-id'] = requestId;
+      return reply;
     });
+  };
 
   // --- sealed path: ciphertext in, ciphertext out (docs/PROTOCOL.md §12) ---
 
@@ -393,13 +449,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   serve('completions', '/v1/completions', CompletionRequest);
   serve('embeddings', '/v1/embeddings', EmbeddingRequest);
 
-  return { app, registry, router, billing, flush: () => requestLog.flush() };
+  return { app, registry, router, billing, plain, flush: () => requestLog.flush() };
 }
 
 /** Request ids: a random per-process prefix and a counter (unique, cheap; not secrets). */
-const REQUEST_ID_PREFIX = 'req_' + toHex(crypto.getRandomValues(new Uint8Array(6)));
+let REQUEST_ID_PREFIX = ''; // drawn on first use: Workers refuse random values at module scope
 let requestCounter = 0;
 function newRequestId(): string {
+  REQUEST_ID_PREFIX ||= 'req_' + toHex(crypto.getRandomValues(new Uint8Array(6)));
   return REQUEST_ID_PREFIX + (requestCounter++).toString(16).padStart(12, '0');
 }
 
@@ -409,9 +466,15 @@ function modelObject(id: string, createdMs: number) {
 
 /** Reads a JSON body, refusing more than `limit` bytes (413) and bad JSON (400). */
 async function readJson(req: Request, limit: number): Promise<unknown> {
-  const bytes = await readBytes(req, limit);
+  return parseJson(await readBytes(req, limit));
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses UTF-8 JSON, refusing anything else (400). */
+function parseJson(bytes: Uint8Array): unknown {
   try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    return JSON.parse(strictUtf8.decode(bytes));
   } catch {
     throw invalidRequest('Request body is not valid JSON.');
   }

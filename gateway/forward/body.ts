@@ -17,3 +17,59 @@ export async function responseBytes(res: Response): Promise<Uint8Array> {
   const held = (res as unknown as Record<symbol, Uint8Array | undefined>)[BYTES];
   return held ?? new Uint8Array(await res.arrayBuffer());
 }
+
+/**
+ * A plain-path answer before it becomes a `Response`: the Hono routes wrap it
+ * in one, the Node adapter writes it to the socket directly (Response and
+ * Headers objects cost more per request on Node than the rest of a hop).
+ */
+export interface PlainReply {
+  status: number;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  /** The whole body, or a stream (SSE). */
+  body: Uint8Array | string | ReadableStream<Uint8Array>;
+}
+
+/** `reply` as a Web `Response`. */
+export function replyResponse(reply: PlainReply): Response {
+  return new Response(reply.body as BodyInit, { status: reply.status, headers: reply.headers });
+}
+
+/**
+ * A worker's answer as the gateway needs it: whole when it is JSON (or an
+ * error), streamed otherwise (SSE).
+ */
+export interface UpstreamAnswer {
+  status: number;
+  /** The `content-type` header, '' when absent. */
+  contentType: string;
+  /** The whole body, read before the answer resolved; null when `stream` is set. */
+  bytes: Uint8Array | null;
+  stream: ReadableStream<Uint8Array> | null;
+}
+
+/** A POST to a worker; the Node adapter implements it on undici without Response objects. */
+export type UpstreamPost = (url: string, headers: Record<string, string>, body: string | Uint8Array, signal: AbortSignal) => Promise<UpstreamAnswer>;
+
+/** Whether an answer with this status and type is read whole rather than streamed. */
+export function readWhole(status: number, contentType: string): boolean {
+  return status >= 400 || status === 204 || !contentType.includes('text/event-stream');
+}
+
+/** An `UpstreamPost` over any fetch (Workers, tests): Web streams only where the answer streams. */
+export function postViaFetch(fetcher: (url: string, init: RequestInit) => Promise<Response>): UpstreamPost {
+  return async (url, headers, body, signal) => {
+    const res = await fetcher(url, { method: 'POST', headers, body: body as BodyInit, signal });
+    const contentType = res.headers.get('content-type') ?? '';
+    if (res.status >= 500 || res.status === 429) {
+      // Failed over without reading: the body may never end.
+      await res.body?.cancel().catch(() => {});
+      return { status: res.status, contentType, bytes: new Uint8Array(0), stream: null };
+    }
+    if (readWhole(res.status, contentType) || !res.body) {
+      return { status: res.status, contentType, bytes: await responseBytes(res), stream: null };
+    }
+    return { status: res.status, contentType, bytes: null, stream: res.body };
+  };
+}

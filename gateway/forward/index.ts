@@ -1,13 +1,17 @@
 import { ApiError, invalidRequest, isErrorEnvelope, modelNotFound, noWorker, overPriceCap } from '../errors/index.ts';
 import type { AdmittedWorker, Endpoint, WorkerRegistry } from '../registry/index.ts';
 import type { Router } from '../routing/index.ts';
-import { responseBytes } from './body.ts';
+import { postViaFetch, replyResponse, type PlainReply, type UpstreamAnswer, type UpstreamPost } from './body.ts';
 import { guardSse, type StreamOutcome, type Usage } from './sse.ts';
 
 export { sseErrorEvent, guardSse, type Usage, type StreamOutcome } from './sse.ts';
+export type { PlainReply, UpstreamAnswer, UpstreamPost } from './body.ts';
 
-/** The fetch used to reach workers (an undici pool on Node). */
-export type UpstreamFetch = (url: string, init: RequestInit) => Promise<Response>;
+/**
+ * The fetch used to reach workers. The Node adapter's also carries `post`,
+ * which answers the plain path without Response objects.
+ */
+export type UpstreamFetch = ((url: string, init: RequestInit) => Promise<Response>) & { post?: UpstreamPost };
 
 export interface ForwardDeps {
   registry: WorkerRegistry;
@@ -24,7 +28,8 @@ export interface ForwardRequest {
   /** Worker path, e.g. `/v1/chat/completions`. */
   path: string;
   model: string;
-  body: string;
+  /** The request as the worker gets it (JSON). */
+  body: string | Uint8Array;
   stream: boolean;
   /** For streams: drop the usage-only chunk the client did not ask for. */
   dropUsageChunk: boolean;
@@ -41,13 +46,30 @@ export interface ForwardRequest {
 /** Called once per request when its outcome is known. */
 export type Completion = (r: { workerId: string | null; status: number; usage: Usage | null; outcome: StreamOutcome }) => void;
 
+const posts = new WeakMap<UpstreamFetch, UpstreamPost>();
+
+/** The POST function for `fetch`: its own `post` when it has one, else one over it. */
+function postFor(fetcher: UpstreamFetch): UpstreamPost {
+  if (fetcher.post) return fetcher.post;
+  let p = posts.get(fetcher);
+  if (!p) posts.set(fetcher, (p = postViaFetch(fetcher)));
+  return p;
+}
+
+const dec = new TextDecoder();
+
+/** Sends a request to the best worker (see `forwardPlain`), answering with a `Response`. */
+export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: Completion): Promise<Response> {
+  return replyResponse(await forwardPlain(deps, req, complete));
+}
+
 /**
  * Sends a request to the best worker for its model, failing over to the next
  * one when a worker fails before its first response byte. Non-streamed
  * responses are read whole before anything reaches the client, so any failure
  * there fails over too; streamed ones are guarded by `guardSse`.
  */
-export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: Completion): Promise<Response> {
+export async function forwardPlain(deps: ForwardDeps, req: ForwardRequest, complete: Completion): Promise<PlainReply> {
   const candidates = deps.registry.candidates(req.model, req.endpoint, req.accept);
   if (candidates.length === 0) {
     if (req.accept && deps.registry.candidates(req.model, req.endpoint).length > 0) throw overPriceCap(req.model);
@@ -61,6 +83,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
   }
   const ordered = deps.router.order(candidates).slice(0, deps.maxAttempts);
   if (ordered.length === 0) throw noWorker(req.model);
+  const post = postFor(deps.fetch);
 
   let lastFailure = 'no worker answered';
   for (const worker of ordered) {
@@ -73,29 +96,29 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
     req.signal.addEventListener('abort', onClientAbort, { once: true });
     const timer = setTimeout(() => attempt.abort(new DOMException('first byte timeout', 'TimeoutError')), deps.firstByteTimeoutMs);
     const settle = () => clearTimeout(timer);
-    const signal = attempt.signal;
     try {
-      const res = await deps.fetch(worker.url + req.path, {
-        method: 'POST',
-        headers: {
+      const res: UpstreamAnswer = await post(
+        worker.url + req.path,
+        {
           authorization: `Bearer ${worker.token}`,
           'content-type': 'application/json',
           'x-request-id': req.requestId,
           'x-sealgate-account': req.account,
         },
-        body: req.body,
-        signal,
-      });
+        req.body,
+        attempt.signal,
+      );
       if (res.status >= 500 || res.status === 429) {
         settle();
-        await res.body?.cancel().catch(() => {});
+        await res.stream?.cancel().catch(() => {});
         lease.done({ ok: false });
         lastFailure = `worker answered ${res.status}`;
         continue;
       }
+      const ok = res.status >= 200 && res.status < 300;
       const headers = { ...req.headers, 'x-sealgate-worker': worker.id };
-      if (!res.ok || !req.stream) {
-        const text = new TextDecoder().decode(await responseBytes(res));
+      if (!ok || !req.stream) {
+        const text = dec.decode(res.bytes ?? (await readAll(res.stream!)));
         settle();
         req.signal.removeEventListener('abort', onClientAbort);
         let parsed: unknown;
@@ -107,22 +130,22 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
           continue;
         }
         lease.done({ ok: true, latencyMs: performance.now() - started });
-        if (!res.ok) {
+        if (!ok) {
           const envelope = isErrorEnvelope(parsed)
             ? parsed
             : { error: { message: `worker refused the request (${res.status})`, type: 'invalid_request_error', param: null, code: null } };
           complete({ workerId: worker.id, status: res.status, usage: null, outcome: 'complete' });
-          return Response.json(envelope, {
+          return {
             status: res.status,
-            headers: { ...headers, 'x-should-retry': 'false' },
-          });
+            headers: { ...headers, 'content-type': 'application/json', 'x-should-retry': 'false' },
+            body: JSON.stringify(envelope),
+          };
         }
         const usage = (parsed as { usage?: Usage | null }).usage ?? null;
         complete({ workerId: worker.id, status: 200, usage, outcome: 'complete' });
-        return new Response(text, { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
+        return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: text };
       }
-      if (!res.body) throw new Error('stream without body');
-      const reader = res.body.getReader();
+      const reader = (res.stream ?? single(res.bytes!)).getReader();
       const first = await reader.read();
       settle();
       if (first.done || first.value.length === 0) {
@@ -142,14 +165,15 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
           complete({ workerId: worker.id, status: 200, usage, outcome });
         },
       });
-      return new Response(body, {
+      return {
         status: 200,
         headers: {
           ...headers,
           'content-type': 'text/event-stream; charset=utf-8',
           'cache-control': 'no-cache',
         },
-      });
+        body,
+      };
     } catch (e) {
       settle();
       req.signal.removeEventListener('abort', onClientAbort);
@@ -166,4 +190,19 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: 
     null,
     2,
   );
+}
+
+/** A stream of one chunk. */
+function single(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(c) {
+      if (bytes.length) c.enqueue(bytes);
+      c.close();
+    },
+  });
+}
+
+/** Reads a stream to its end. */
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
