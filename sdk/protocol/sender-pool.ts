@@ -99,10 +99,12 @@ export class SenderPool {
 
   /**
    * A ready prepared sender for this recipient, removed from the pool (never
-   * handed out twice), or null when none is ready — seal inline then. Either
-   * way a refill is scheduled.
+   * handed out twice), or null when none is ready — seal inline then. A
+   * refill is scheduled, unless `deferRefill` is set and one was handed out:
+   * then the caller calls `warm` once its request is over, so the refill does
+   * not compete with that request for the CPU (an empty pool always refills).
    */
-  take(recipient: Recipient, aead: AeadName = DEFAULT_AEAD): PreparedSender | null {
+  take(recipient: Recipient, aead: AeadName = DEFAULT_AEAD, opts: { deferRefill?: boolean } = {}): PreparedSender | null {
     const e = this.entry(recipient, aead);
     e.failed = false;
     const oldest = this.now() - this.maxAgeMs;
@@ -117,7 +119,7 @@ export class SenderPool {
       got = p;
       break;
     }
-    this.refillLater(e);
+    if (!got || !opts.deferRefill) this.refillLater(e);
     return got;
   }
 
