@@ -1,6 +1,9 @@
 import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type IncomingMessage, type RequestListener, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EnclaveWorker, type EnclaveWorkerOptions } from './worker.ts';
+import { EnclaveWorker, type EnclaveWorkerOptions, type PlainRequestLike } from './worker.ts';
+import { responseBytes } from '../gateway/forward/body.ts';
+import { readBody, writeReply } from '../gateway/node-direct.ts';
 import { pooledFetch } from '../gateway/node-pool.ts';
 
 export interface NodeWorkerOptions extends EnclaveWorkerOptions {
@@ -34,7 +37,21 @@ export async function startWorker(options: NodeWorkerOptions): Promise<RunningWo
   const worker = new EnclaveWorker(pool ? { ...options, fetch: pool.fetch } : options);
   const host = options.host ?? '127.0.0.1';
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: worker.app.fetch, port: options.port ?? 0, hostname: host }, () => resolve(s));
+    const s = serve(
+      {
+        fetch: worker.app.fetch,
+        port: options.port ?? 0,
+        hostname: host,
+        // Plain completions (exact POST paths) straight from node:http: the same handler, no Hono dispatch or Request.
+        createServer: ((opts: ServerOptions, hono: RequestListener) =>
+          createServer(opts, (req, res) => {
+            const direct = req.method === 'POST' ? worker.plain.get(req.url ?? '') : undefined;
+            if (direct) void serveDirect(direct, req, res);
+            else hono(req, res);
+          })) as typeof createServer,
+      },
+      () => resolve(s),
+    );
   });
   const { port } = server.address() as AddressInfo;
   const url = options.publicUrl ?? `http://${host}:${port}`;
@@ -64,4 +81,32 @@ export async function startWorker(options: NodeWorkerOptions): Promise<RunningWo
       await close();
     },
   };
+}
+
+/** Runs a plain handler on a node:http request and writes its answer (buffered answers without a stream). */
+async function serveDirect(handler: (req: PlainRequestLike) => Promise<Response>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort(new Error('client went away'));
+  });
+  try {
+    const answer = await handler({
+      headers: {
+        get: (name) => {
+          const v = req.headers[name.toLowerCase()];
+          return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+        },
+      },
+      arrayBuffer: () => readBody(req, Number.MAX_SAFE_INTEGER),
+      signal: abort.signal,
+    });
+    const headers: Record<string, string> = {};
+    answer.headers.forEach((v, k) => (headers[k] = v));
+    const streamed = (headers['content-type'] ?? '').includes('text/event-stream') && answer.body;
+    writeReply({ status: answer.status, headers, body: streamed ? answer.body! : await responseBytes(answer) }, res);
+  } catch {
+    // As Hono answers a handler that throws.
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=UTF-8' });
+    res.end('Internal Server Error');
+  }
 }

@@ -7,7 +7,7 @@ import { errorResponse, type Backend, type Endpoint } from './backends/types.ts'
 import type { GpuEvidenceProvider, TeeEvidenceProvider } from './evidence/types.ts';
 import { boundKeys, generateWorkerKeys, warmWorkerKeys, type WorkerKeys } from './keys.ts';
 import { serveSealed } from './sealed.ts';
-import { responseBytes } from '../gateway/forward/body.ts';
+import { bufferedResponse, responseBytes } from '../gateway/forward/body.ts';
 import { bearerToken } from '../gateway/auth/index.ts';
 import { ReplayGuard, signReceipt, type Price, type Receipt } from '../sdk/protocol/index.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -49,6 +49,16 @@ export class RegistrationError extends Error {
   }
 }
 
+/**
+ * What the plain handler reads of a request: a `Request` satisfies it, and the
+ * Node adapter passes one without building a `Request` (`EnclaveWorker.plain`).
+ */
+export interface PlainRequestLike {
+  headers: { get(name: string): string | null };
+  arrayBuffer(): Promise<ArrayBuffer | Uint8Array>;
+  signal: AbortSignal;
+}
+
 /** Bound on undelivered receipts kept in memory. */
 const MAX_OUTBOX = 100_000;
 
@@ -66,6 +76,8 @@ const SCHEMAS = {
 export class EnclaveWorker {
   readonly keys: WorkerKeys = generateWorkerKeys();
   readonly app = new Hono();
+  /** The plain completion routes (POST path -> handler), for the Node adapter's direct path; the same handler as `app`'s. */
+  readonly plain = new Map<string, (req: PlainRequestLike) => Promise<Response>>();
   id: string | null = null;
   private token: string | null = null;
   private admittedAt = 0;
@@ -116,6 +128,7 @@ export class EnclaveWorker {
       ['embeddings', '/v1/embeddings'],
     ] as const) {
       this.app.post(path, (c) => this.serve(endpoint, c.req.raw));
+      this.plain.set(path, (req) => this.serve(endpoint, req));
     }
   }
 
@@ -125,7 +138,7 @@ export class EnclaveWorker {
   }
 
   /** Signs a plain request's receipt (digests of the request and response bytes) and queues it. */
-  private async plainReceipt(req: Request, endpoint: Endpoint, model: string, usage: Usage | null, requestDigest: string, responseDigest: string) {
+  private async plainReceipt(req: PlainRequestLike, endpoint: Endpoint, model: string, usage: Usage | null, requestDigest: string, responseDigest: string) {
     if (!this.id) return;
     try {
       const receipt = await signReceipt(
@@ -201,12 +214,12 @@ export class EnclaveWorker {
     this.opts.onEvent?.(e);
   }
 
-  private authorized(req: Request): boolean {
+  private authorized(req: PlainRequestLike): boolean {
     const token = bearerToken(req.headers.get('authorization'));
     return !!token && !!this.token && equalBytes(utf8(token), utf8(this.token));
   }
 
-  private async serve(endpoint: Endpoint, req: Request): Promise<Response> {
+  private async serve(endpoint: Endpoint, req: PlainRequestLike): Promise<Response> {
     if (!this.authorized(req)) return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
     if (this.draining) return errorResponse(503, 'This worker is draining.', null, 'worker_draining');
     let raw: unknown;
@@ -254,7 +267,7 @@ export class EnclaveWorker {
             }
           }, 0);
         }
-        return new Response(bytes as Uint8Array<ArrayBuffer>, { status: res.status, headers: { 'content-type': type } });
+        return bufferedResponse(bytes, { status: res.status, headers: { 'content-type': type } });
       } catch {
         return errorResponse(502, 'The backend failed while answering.', null, 'backend_error');
       } finally {
