@@ -32,11 +32,11 @@ export function pooledFetch(): { fetch: UpstreamFetch; close(): Promise<void> } 
     }
     return new Response(webStream(r.body), init2);
   };
-  const post: UpstreamPost = async (url, headers, body, signal) => {
+  const post: UpstreamPost = async (url, headers, body, signal, failFast = true) => {
     const r = await request(url, { method: 'POST', headers, body, signal, dispatcher: agent });
     const h = r.headers['content-type'];
     const contentType = (Array.isArray(h) ? h.join(', ') : h) ?? '';
-    if (r.statusCode >= 500 || r.statusCode === 429) {
+    if (failFast && (r.statusCode >= 500 || r.statusCode === 429)) {
       // Failed over without reading: the body may never end.
       r.body.on('error', () => {}).destroy();
       return { status: r.statusCode, contentType, bytes: new Uint8Array(0), stream: null };

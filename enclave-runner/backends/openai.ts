@@ -1,4 +1,4 @@
-import { bufferedResponse, responseBytes } from '../../gateway/forward/body.ts';
+import { bufferedResponse, postViaFetch, type UpstreamAnswer, type UpstreamPost } from '../../gateway/forward/body.ts';
 import { errorResponse, type Backend, type BackendModel, type Endpoint } from './types.ts';
 
 export interface OpenAIBackendOptions {
@@ -6,7 +6,8 @@ export interface OpenAIBackendOptions {
   baseUrl: string;
   apiKey?: string;
   models: Array<{ id: string; digest?: string; endpoints?: Endpoint[] }>;
-  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** How the backend is reached; a fetch with a `post` (the Node pool's) answers without Response objects. */
+  fetch?: ((url: string, init: RequestInit) => Promise<Response>) & { post?: UpstreamPost };
 }
 
 const PATHS: Record<Endpoint, string> = {
@@ -22,12 +23,12 @@ const PATHS: Record<Endpoint, string> = {
 export class OpenAIBackend implements Backend {
   readonly name = 'openai';
   private readonly base: string;
-  private readonly fetcher: (url: string, init: RequestInit) => Promise<Response>;
+  private readonly post: UpstreamPost;
 
   constructor(private readonly opts: OpenAIBackendOptions) {
     if (opts.models.length === 0) throw new TypeError('openai backend needs at least one model');
     this.base = opts.baseUrl.replace(/\/+$/, '');
-    this.fetcher = opts.fetch ?? ((url, init) => fetch(url, init));
+    this.post = opts.fetch?.post ?? postViaFetch(opts.fetch ?? ((url, init) => fetch(url, init)));
   }
 
   models(): BackendModel[] {
@@ -39,24 +40,24 @@ export class OpenAIBackend implements Backend {
   }
 
   async handle(endpoint: Endpoint, body: Record<string, unknown>, signal: AbortSignal): Promise<Response> {
-    let res: Response;
+    let res: UpstreamAnswer;
     try {
-      res = await this.fetcher(this.base + PATHS[endpoint], {
-        method: 'POST',
-        headers: {
+      res = await this.post(
+        this.base + PATHS[endpoint],
+        {
           'content-type': 'application/json',
           ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}),
         },
-        body: JSON.stringify(body),
+        JSON.stringify(body),
         signal,
-      });
+        false, // the backend's own error answers go back as they are
+      );
     } catch {
       return errorResponse(502, 'The inference backend is unreachable.', null, 'backend_unreachable');
     }
-    const type = res.headers.get('content-type') ?? 'application/json';
-    const init = { status: res.status, headers: { 'content-type': type, 'cache-control': 'no-cache' } };
+    const init = { status: res.status, headers: { 'content-type': res.contentType || 'application/json', 'cache-control': 'no-cache' } };
     // Streams pass through chunk by chunk; whole answers stay in memory.
-    if (type.includes('text/event-stream')) return new Response(res.body, init);
-    return bufferedResponse(await responseBytes(res), init);
+    if (res.stream) return new Response(res.stream, init);
+    return bufferedResponse(res.bytes!, init);
   }
 }

@@ -49,8 +49,12 @@ export interface UpstreamAnswer {
   stream: ReadableStream<Uint8Array> | null;
 }
 
-/** A POST to a worker; the Node adapter implements it on undici without Response objects. */
-export type UpstreamPost = (url: string, headers: Record<string, string>, body: string | Uint8Array, signal: AbortSignal) => Promise<UpstreamAnswer>;
+/**
+ * A POST to a worker (or a worker's backend); the Node adapter implements it on
+ * undici without Response objects. With `failFast` (the default), a 5xx or 429
+ * answer resolves at once with an empty body (the gateway fails over on it).
+ */
+export type UpstreamPost = (url: string, headers: Record<string, string>, body: string | Uint8Array, signal: AbortSignal, failFast?: boolean) => Promise<UpstreamAnswer>;
 
 /** Whether an answer with this status and type is read whole rather than streamed. */
 export function readWhole(status: number, contentType: string): boolean {
@@ -59,10 +63,10 @@ export function readWhole(status: number, contentType: string): boolean {
 
 /** An `UpstreamPost` over any fetch (Workers, tests): Web streams only where the answer streams. */
 export function postViaFetch(fetcher: (url: string, init: RequestInit) => Promise<Response>): UpstreamPost {
-  return async (url, headers, body, signal) => {
+  return async (url, headers, body, signal, failFast = true) => {
     const res = await fetcher(url, { method: 'POST', headers, body: body as BodyInit, signal });
     const contentType = res.headers.get('content-type') ?? '';
-    if (res.status >= 500 || res.status === 429) {
+    if (failFast && (res.status >= 500 || res.status === 429)) {
       // Failed over without reading: the body may never end.
       await res.body?.cancel().catch(() => {});
       return { status: res.status, contentType, bytes: new Uint8Array(0), stream: null };
