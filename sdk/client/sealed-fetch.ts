@@ -219,10 +219,9 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
       const last = i === tries - 1;
       const aad = utf8(canonicalJson({ endpoint, model, worker: w.id }));
       // A ready encapsulation for this verified key when the pool has one (each used once), else sealed inline.
-      // Its replacement is made once this attempt is over, not while the request is on its way.
+      // Its replacement is made once the response has started (or the attempt failed), not while the
+      // request is on its way to its first token.
       const prepared = pool?.take(w.recipient, options.aead, { deferRefill: true }) ?? null;
-      let refillOnSettle = false;
-      const refill = () => pool?.warm(w.recipient, options.aead);
       try {
         const { message, opener } = await sealRequest({
           recipient: w.recipient,
@@ -256,8 +255,7 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
             record({ workerId: w.id, outcome: '200', code: 'PROTOCOL_ERROR' });
             throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with ${ct || 'no content type'}, not a sealed response`, { attempts });
           }
-          const reader = new SealedMessageReader(res.body, opener, refill);
-          refillOnSettle = true;
+          const reader = new SealedMessageReader(res.body, opener);
           let head: SealedHead;
           try {
             head = parseHead(await reader.next());
@@ -304,7 +302,7 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
         record({ workerId: w.id, outcome: String(res.status), code: 'PROTOCOL_ERROR' });
         throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with status ${res.status}`, { attempts });
       } finally {
-        if (!refillOnSettle) refill();
+        pool?.warm(w.recipient, options.aead);
       }
     }
 

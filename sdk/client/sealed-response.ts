@@ -42,13 +42,10 @@ export class SealedMessageReader {
   private digest: string | null = null;
   /** True once any plaintext has been handed out. */
   released = false;
-  private settled = false;
 
   constructor(
     body: ReadableStream<Uint8Array>,
     private readonly opener: ResponseOpener,
-    /** Called once when the response is over: final chunk read, failure or cancel. */
-    private readonly onSettled?: () => void,
   ) {
     this.reader = body.getReader();
     this.nonceLength = Math.max(opener.aead.Nn, opener.aead.Nk);
@@ -62,23 +59,8 @@ export class SealedMessageReader {
     return this.digest;
   }
 
-  private settle(): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.onSettled?.();
-  }
-
   /** The next plaintext message (head, body chunk or trailer). Never returns after the trailer. */
   async next(): Promise<SealedMessage> {
-    try {
-      return await this.nextInner();
-    } catch (e) {
-      this.settle();
-      throw e;
-    }
-  }
-
-  private async nextInner(): Promise<SealedMessage> {
     for (;;) {
       const m = this.queue.shift();
       if (m) {
@@ -113,7 +95,6 @@ export class SealedMessageReader {
         this.digest = toHex(this.hasher.digest());
         this.raw.length = 0;
         this.ended = true;
-        this.settle();
       } else {
         const ct = pt.length + this.tagLength;
         this.opened += 1 + varintLength(this.chunks) + varintLength(ct) + ct;
@@ -139,7 +120,6 @@ export class SealedMessageReader {
   /** Stops reading (the caller went away or the response was rejected). */
   async cancel(reason?: unknown): Promise<void> {
     this.ended = true;
-    this.settle();
     await this.reader.cancel(reason).catch(() => {});
   }
 }
