@@ -69,7 +69,8 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
     throw e;
   }
   const { sealer } = opened;
-  const requestDigest = toHex(sha256(message));
+  // Hashed when the receipt is signed, after the last token: nothing but the open runs before the backend starts.
+  let requestDigest: string | null = null;
   const responseHash = sha256.create();
   const emit = (plaintext: Uint8Array, final: boolean): Uint8Array => {
     const frame = sealer.seal(plaintext, { final });
@@ -88,7 +89,7 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
         endpoint: endpoint.data,
         promptTokens: usage?.prompt_tokens ?? 0,
         completionTokens: usage?.completion_tokens ?? 0,
-        requestDigest,
+        requestDigest: (requestDigest ??= toHex(sha256(message))),
         responseDigest: toHex(responseHash.digest()),
         time: Date.now(),
         account: req.headers.get('x-sealgate-account') ?? '',
@@ -179,8 +180,10 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
       async pull(controller) {
         if (!headSent) {
           headSent = true;
-          controller.enqueue(head);
-          return;
+          // The head and the first event leave in one write (the first event is already read).
+          const r = events ? await events.read() : null;
+          controller.enqueue(r && !r.done ? concatFrames([head, emit(r.value, false)]) : head);
+          return; // a stream already over is finished by the next pull (read() stays done)
         }
         if (!events) {
           controller.enqueue(await finish(null, { message: 'The backend closed the stream before its first byte.', type: 'server_error', param: null, code: 'backend_error' }));
@@ -209,7 +212,7 @@ async function handle(req: Request, ctx: SealedContext, done: () => void): Promi
   );
 }
 
-function sealedResponse(frames: Uint8Array[]): Response {
+function concatFrames(frames: Uint8Array[]): Uint8Array {
   const total = frames.reduce((n, f) => n + f.length, 0);
   const out = new Uint8Array(total);
   let o = 0;
@@ -217,5 +220,9 @@ function sealedResponse(frames: Uint8Array[]): Response {
     out.set(f, o);
     o += f.length;
   }
-  return new Response(out, { status: 200, headers: { 'content-type': SEALED_RESPONSE_TYPE } });
+  return out;
+}
+
+function sealedResponse(frames: Uint8Array[]): Response {
+  return new Response(concatFrames(frames) as Uint8Array<ArrayBuffer>, { status: 200, headers: { 'content-type': SEALED_RESPONSE_TYPE } });
 }

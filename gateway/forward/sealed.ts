@@ -63,14 +63,15 @@ export async function forwardSealed(
     lease.done({ ok: false });
     throw new ApiError(502, 'server_error', 'worker_failed', `Worker ${req.workerId} failed before answering.`, null, 1);
   }
-  clearTimeout(timer);
   const headers = { ...req.headers, 'x-sealgate-worker': w.id };
   if (res.status >= 500 || res.status === 429 || !res.body) {
+    clearTimeout(timer);
     await res.body?.cancel().catch(() => {});
     lease.done({ ok: false });
     throw new ApiError(502, 'server_error', 'worker_failed', `Worker ${req.workerId} answered ${res.status}.`, null, 1);
   }
   if (res.status !== 200) {
+    clearTimeout(timer);
     // The worker refused in clear (cannot open, replay, model mismatch): no content in these.
     const text = await res.text();
     lease.done({ ok: true, latencyMs: performance.now() - started });
@@ -86,8 +87,25 @@ export async function forwardSealed(
       { status: res.status, headers: { ...headers, 'x-should-retry': 'false' } },
     );
   }
-  const latencyMs = performance.now() - started;
+  // The first sealed bytes are read before answering (still under the first-byte timeout), as on the
+  // plain path: a worker that dies before its first byte is a retryable 502, and the first chunk is
+  // ready the moment the client's connection asks for it.
   const reader = res.body.getReader();
+  let first: ReadableStreamReadResult<Uint8Array>;
+  try {
+    first = await reader.read();
+  } catch {
+    first = { done: true, value: undefined };
+  }
+  clearTimeout(timer);
+  if (first.done) {
+    req.signal.removeEventListener('abort', onClientAbort);
+    await reader.cancel().catch(() => {});
+    lease.done({ ok: false });
+    throw new ApiError(502, 'server_error', 'worker_failed', `Worker ${req.workerId} closed its sealed response before the first byte.`, null, 1);
+  }
+  const latencyMs = performance.now() - started;
+  let pending: Uint8Array | null = first.value;
   let ended = false;
   const end = (outcome: 'complete' | 'broken' | 'cancelled') => {
     if (ended) return;
@@ -99,6 +117,11 @@ export async function forwardSealed(
   return new Response(
     new ReadableStream<Uint8Array>({
       async pull(controller) {
+        if (pending) {
+          controller.enqueue(pending);
+          pending = null;
+          return;
+        }
         try {
           const r = await reader.read();
           if (r.done) {
