@@ -3,15 +3,15 @@
  * OpenAI-compatible upstream, directly and through gateway + worker, in one
  * run. Reports requests/s and latency p50/p99, and the ratios.
  *
- *   npm run bench            (defaults: 500 req/s for 10 s, then closed loop at 32 in flight for 5 s)
- *   RATE=500 SECONDS=10 CONCURRENCY=32 node bin/run-ts.mjs bench/plain-path.ts
+ *   npm run bench            (defaults: 3 s warm-up per path, 500 req/s for 10 s, then closed loop at 32 in flight for 5 s)
+ *   RATE=500 SECONDS=10 CONCURRENCY=32 WARMUP=3 node bin/run-ts.mjs bench/plain-path.ts
  */
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { benchState, pct, start } from './util.ts';
+import { benchState, cpuNs, pct, start } from './util.ts';
 
 const RATE = Number(process.env.RATE ?? 500);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -28,6 +28,22 @@ async function one(pool: Pool, path: string, key: string): Promise<number> {
   return performance.now() - t;
 }
 
+/** CPU µs per request used by each process in `pids` while `run` sent `n` requests (Linux only). */
+const cpu: Record<string, { ns: number; n: number }> = {};
+async function measured<T extends { n: number }>(pids: Record<string, number>, run: () => Promise<T>): Promise<T> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuNs(p)]));
+  const r = await run();
+  for (const [k, p] of Object.entries(pids)) {
+    const a = before[k];
+    const b = cpuNs(p);
+    if (a == null || b == null) continue;
+    const c = (cpu[k] ??= { ns: 0, n: 0 });
+    c.ns += b - a;
+    c.n += r.n;
+  }
+  return r;
+}
+
 /** Open loop at a fixed rate: latency per request, and the achieved rate. */
 async function openLoop(pool: Pool, path: string, key: string, rate: number, seconds: number) {
   const n = Math.round(rate * seconds);
@@ -41,7 +57,7 @@ async function openLoop(pool: Pool, path: string, key: string, rate: number, sec
     pending.push(one(pool, path, key).then((ms) => void lat.push(ms)));
   }
   await Promise.all(pending);
-  return { lat, rps: n / ((performance.now() - t0) / 1000) };
+  return { lat, n, rps: n / ((performance.now() - t0) / 1000) };
 }
 
 /** Closed loop: `concurrency` requests always in flight; throughput. */
@@ -61,6 +77,14 @@ async function closedLoop(pool: Pool, path: string, key: string, concurrency: nu
 }
 
 
+const loadavg = () => {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').trim();
+  } catch {
+    return 'n/a';
+  }
+};
+const loadBefore = loadavg();
 const { dir, db, key } = await benchState();
 
 const procs: ChildProcess[] = [];
@@ -90,18 +114,22 @@ try {
   const direct = new Pool(new URL(upstreamUrl).origin, { connections: 64 });
   const via = new Pool(gatewayUrl, { connections: 64 });
   const directPath = '/v1/chat/completions';
-  // Warm up both paths.
-  await openLoop(direct, directPath, key, RATE, 1);
-  await openLoop(via, '/v1/chat/completions', key, RATE, 1);
-  await openLoop(minimal, '/', key, RATE, 1);
+  // Warm up every path (JIT) before measuring.
+  const WARMUP = Number(process.env.WARMUP ?? 3);
+  await openLoop(direct, directPath, key, RATE, WARMUP);
+  await openLoop(via, '/v1/chat/completions', key, RATE, WARMUP);
+  await openLoop(minimal, '/', key, RATE, WARMUP);
 
   // Interleave halves so drift on the machine hits both sides alike.
-  const d1 = await openLoop(direct, directPath, key, RATE, SECONDS / 2);
-  const g1 = await openLoop(via, '/v1/chat/completions', key, RATE, SECONDS / 2);
-  const m1 = await openLoop(minimal, '/', key, RATE, SECONDS / 2);
-  const d2 = await openLoop(direct, directPath, key, RATE, SECONDS / 2);
-  const g2 = await openLoop(via, '/v1/chat/completions', key, RATE, SECONDS / 2);
-  const m2 = await openLoop(minimal, '/', key, RATE, SECONDS / 2);
+  const pid = (p: ChildProcess) => p.pid!;
+  const gwPids = { 'upstream (via gateway)': pid(up.proc), gateway: pid(gw.proc), worker: pid(wk.proc) };
+  const minPids = { 'upstream (via minimal)': pid(up.proc), 'minimal hop 2': pid(hop2.proc), 'minimal hop 1': pid(hop1.proc) };
+  const d1 = await measured({ 'upstream (direct)': pid(up.proc) }, () => openLoop(direct, directPath, key, RATE, SECONDS / 2));
+  const g1 = await measured(gwPids, () => openLoop(via, '/v1/chat/completions', key, RATE, SECONDS / 2));
+  const m1 = await measured(minPids, () => openLoop(minimal, '/', key, RATE, SECONDS / 2));
+  const d2 = await measured({ 'upstream (direct)': pid(up.proc) }, () => openLoop(direct, directPath, key, RATE, SECONDS / 2));
+  const g2 = await measured(gwPids, () => openLoop(via, '/v1/chat/completions', key, RATE, SECONDS / 2));
+  const m2 = await measured(minPids, () => openLoop(minimal, '/', key, RATE, SECONDS / 2));
   const dl = [...d1.lat, ...d2.lat];
   const gl = [...g1.lat, ...g2.lat];
   const ml = [...m1.lat, ...m2.lat];
@@ -125,8 +153,12 @@ try {
     [`max throughput, ${CONCURRENCY} in flight (req/s)`, dRps.toFixed(0), gRps.toFixed(0), mRps.toFixed(0), '', '', (gRps / mRps).toFixed(2)],
   ];
   console.log(`plain path, non-streaming, ${RATE} req/s open loop for ${SECONDS}s per side (${dl.length} requests each)`);
-  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; load average before: ${loadBefore}, after: ${loadavg()}`);
   console.log(rows.map((r) => `| ${r.join(' | ')} |`).join('\n'));
+  if (Object.keys(cpu).length) {
+    console.log(`\nCPU per request during the open-loop halves (µs, all threads, /proc schedstat):`);
+    console.log(Object.entries(cpu).map(([k, c]) => `| ${k} | ${(c.ns / c.n / 1000).toFixed(0)} |`).join('\n'));
+  }
   await direct.close();
   await via.close();
   await minimal.close();

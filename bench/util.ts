@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateApiKey } from '../gateway/auth/index.ts';
@@ -43,4 +43,25 @@ export async function benchState(): Promise<{ dir: string; db: string; key: stri
   await storage.close();
   writeFileSync(join(dir, 'policy.json'), JSON.stringify({ allowSimulated: true }));
   return { dir, db, key };
+}
+
+/**
+ * CPU time a process has used so far, ns, summed over its threads (Linux
+ * `/proc/<pid>/task/<tid>/schedstat`); null where that is not available.
+ * On-CPU time per request is steadier than latency on a shared machine.
+ */
+export function cpuNs(pid: number): number | null {
+  try {
+    let t = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        t += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // thread gone
+      }
+    }
+    return t;
+  } catch {
+    return null;
+  }
 }
