@@ -1,7 +1,7 @@
 // Node-only: HTTP client pool for gateway -> worker and worker -> backend/gateway calls.
 import { Agent, request, type Dispatcher } from 'undici';
 import type { UpstreamFetch } from './forward/index.ts';
-import { bufferedResponse, readWhole, type UpstreamPost } from './forward/body.ts';
+import { bufferedResponse, readWhole, type UpstreamAnswer, type UpstreamPost } from './forward/body.ts';
 
 /**
  * A fetch-shaped client over a pooled undici `Agent` (keep-alive), using
@@ -32,20 +32,7 @@ export function pooledFetch(): { fetch: UpstreamFetch; close(): Promise<void> } 
     }
     return new Response(webStream(r.body), init2);
   };
-  const post: UpstreamPost = async (url, headers, body, signal, failFast = true) => {
-    const r = await request(url, { method: 'POST', headers, body, signal, dispatcher: agent });
-    const h = r.headers['content-type'];
-    const contentType = (Array.isArray(h) ? h.join(', ') : h) ?? '';
-    if (failFast && (r.statusCode >= 500 || r.statusCode === 429)) {
-      // Failed over without reading: the body may never end.
-      r.body.on('error', () => {}).destroy();
-      return { status: r.statusCode, contentType, bytes: new Uint8Array(0), stream: null };
-    }
-    if (readWhole(r.statusCode, contentType)) {
-      return { status: r.statusCode, contentType, bytes: new Uint8Array(await r.body.arrayBuffer()), stream: null };
-    }
-    return { status: r.statusCode, contentType, bytes: null, stream: webStream(r.body) };
-  };
+  const post = dispatchPost(agent);
   fetcher.post = post;
   return { fetch: fetcher, close: () => agent.close() };
 }
@@ -67,4 +54,112 @@ function webStream(body: Dispatcher.ResponseData['body']): ReadableStream<Uint8A
       body.destroy();
     },
   });
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * `UpstreamPost` on undici's dispatcher API: whole answers are collected from
+ * the parser's chunks (no body stream, no Response); SSE answers become a Web
+ * stream with backpressure (the socket pauses while the reader is behind).
+ */
+function dispatchPost(agent: Agent): UpstreamPost {
+  const targets = new Map<string, { origin: string; path: string }>();
+  const target = (url: string) => {
+    let t = targets.get(url);
+    if (!t) {
+      const u = new URL(url);
+      t = { origin: u.origin, path: u.pathname + u.search };
+      if (targets.size > 1000) targets.clear();
+      targets.set(url, t);
+    }
+    return t;
+  };
+  return (url, headers, body, signal, failFast = true) =>
+    new Promise<UpstreamAnswer>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const { origin, path } = target(url);
+      let ctl: Dispatcher.DispatchController | null = null;
+      let mode: 'pending' | 'whole' | 'stream' | 'discarded' = 'pending';
+      let status = 0;
+      let contentType = '';
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let sc: ReadableStreamDefaultController<Uint8Array> | null = null;
+      const onAbort = () => {
+        const reason = signal.reason instanceof Error ? signal.reason : new DOMException('The operation was aborted.', 'AbortError');
+        if (ctl) ctl.abort(reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal.removeEventListener('abort', onAbort);
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          ctl = c;
+          if (signal.aborted) onAbort();
+        },
+        onResponseStart(c, statusCode, h) {
+          status = statusCode;
+          const t = h['content-type'];
+          contentType = (Array.isArray(t) ? t.join(', ') : t) ?? '';
+          if (failFast && (statusCode >= 500 || statusCode === 429)) {
+            // Failed over without reading: the body may never end.
+            mode = 'discarded';
+            done();
+            resolve({ status, contentType, bytes: EMPTY, stream: null });
+            c.abort(new Error('answer discarded'));
+          } else if (readWhole(statusCode, contentType)) {
+            mode = 'whole';
+          } else {
+            mode = 'stream';
+            resolve({
+              status,
+              contentType,
+              bytes: null,
+              stream: new ReadableStream<Uint8Array>({
+                start(controller) {
+                  sc = controller;
+                },
+                pull() {
+                  if (c.paused) c.resume();
+                },
+                cancel() {
+                  done();
+                  if (!c.aborted) c.abort(new Error('stream cancelled'));
+                },
+              }),
+            });
+          }
+        },
+        onResponseData(c, chunk) {
+          if (mode === 'whole') {
+            chunks.push(chunk);
+            size += chunk.length;
+          } else if (mode === 'stream' && sc) {
+            sc.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+            if ((sc.desiredSize ?? 1) <= 0) c.pause();
+          }
+        },
+        onResponseEnd() {
+          done();
+          if (mode === 'whole') resolve({ status, contentType, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), stream: null });
+          else if (mode === 'stream') sc?.close();
+        },
+        onResponseError(_c, err) {
+          done();
+          if (mode === 'stream') {
+            try {
+              sc?.error(err);
+            } catch {
+              // already closed or cancelled
+            }
+          } else if (mode !== 'discarded') reject(err);
+        },
+      };
+      try {
+        agent.dispatch({ origin, path, method: 'POST', headers, body }, handler);
+      } catch (e) {
+        done();
+        reject(e);
+      }
+    });
 }

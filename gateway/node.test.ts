@@ -77,3 +77,31 @@ describe.each([
     expect(direct).toEqual(hono);
   });
 });
+
+describe('Node direct path: clients that go away', () => {
+  it('releases the worker when the client drops a stream half way', async () => {
+    const { DemoBackend } = await import('../enclave-runner/backends/demo/index.ts');
+    const events: Array<{ event: string; outcome?: string }> = [];
+    const stack = await startStack({ gateway: { logger: (e) => events.push(e) } });
+    try {
+      const w = await stack.addWorker(new DemoBackend({ tokenDelayMs: 20 }));
+      const abort = new AbortController();
+      const res = await fetch(`${stack.gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+        body: chat({ stream: true, max_tokens: 400, messages: [{ role: 'user', content: 'word '.repeat(300) }] }),
+        signal: abort.signal,
+      });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      expect((await reader.read()).done).toBe(false);
+      expect(stack.gateway.router.inFlight(w.worker.id!)).toBe(1);
+      abort.abort();
+      await expect.poll(() => stack.gateway.router.inFlight(w.worker.id!)).toBe(0);
+      await expect.poll(() => w.worker.requestsInFlight).toBe(0);
+      await expect.poll(() => events.find((e) => e.event === 'request')?.outcome).toBe('cancelled');
+    } finally {
+      await stack.close();
+    }
+  });
+});
