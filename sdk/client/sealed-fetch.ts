@@ -218,92 +218,88 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
       const w = order[i]!;
       const last = i === tries - 1;
       const aad = utf8(canonicalJson({ endpoint, model, worker: w.id }));
-      // A ready encapsulation for this verified key when the pool has one (each used once), else sealed inline.
-      // Its replacement is made once the response has started (or the attempt failed), not while the
-      // request is on its way to its first token.
-      const prepared = pool?.take(w.recipient, options.aead, { deferRefill: true }) ?? null;
+      // A ready encapsulation for this verified key when the pool has one (each used once), else sealed
+      // inline. The pool makes its replacement on a timer, so once this request has been dispatched and
+      // the client only waits for the worker (the worker's open and first token take longer).
+      const prepared = pool?.take(w.recipient, options.aead) ?? null;
+      const { message, opener } = await sealRequest({
+        recipient: w.recipient,
+        ...(options.aead ? { aead: options.aead } : {}),
+        ...(prepared ? { prepared } : {}),
+        body,
+        aad,
+      });
+      const out: Record<string, string> = {
+        'content-type': SEALED_REQUEST_TYPE,
+        accept: SEALED_RESPONSE_TYPE,
+        'x-sealgate-worker': w.id,
+        'x-sealgate-model': model,
+        'x-sealgate-endpoint': endpoint,
+      };
+      if (authorization) out.authorization = authorization;
+      if (cap) out['x-sealgate-max-price'] = `${cap.prompt},${cap.completion}`;
+      let res: Response;
       try {
-        const { message, opener } = await sealRequest({
-          recipient: w.recipient,
-          ...(options.aead ? { aead: options.aead } : {}),
-          ...(prepared ? { prepared } : {}),
-          body,
-          aad,
-        });
-        const out: Record<string, string> = {
-          'content-type': SEALED_REQUEST_TYPE,
-          accept: SEALED_RESPONSE_TYPE,
-          'x-sealgate-worker': w.id,
-          'x-sealgate-model': model,
-          'x-sealgate-endpoint': endpoint,
-        };
-        if (authorization) out.authorization = authorization;
-        if (cap) out['x-sealgate-max-price'] = `${cap.prompt},${cap.completion}`;
-        let res: Response;
-        try {
-          res = await base(`${gw}/v1/sealed`, { method: 'POST', headers: out, body: message as BodyInit, ...(signal ? { signal } : {}) });
-        } catch (e) {
-          if (signal?.aborted) throw e;
-          record({ workerId: w.id, outcome: 'network' });
-          continue;
-        }
-
-        if (res.status === 200) {
-          const ct = res.headers.get('content-type') ?? '';
-          if (!ct.toLowerCase().startsWith(SEALED_RESPONSE_TYPE) || !res.body) {
-            await res.body?.cancel().catch(() => {});
-            record({ workerId: w.id, outcome: '200', code: 'PROTOCOL_ERROR' });
-            throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with ${ct || 'no content type'}, not a sealed response`, { attempts });
-          }
-          const reader = new SealedMessageReader(res.body, opener);
-          let head: SealedHead;
-          try {
-            head = parseHead(await reader.next());
-          } catch (e) {
-            await reader.cancel(e);
-            const code = isSealError(e) ? e.code : 'PROTOCOL_ERROR';
-            record({ workerId: w.id, outcome: 'sealed', code });
-            // Cut before the head: nothing reached the caller, so another worker may answer.
-            if (code === 'TRUNCATED' && !reader.released && !signal?.aborted) continue;
-            throw new SealedFetchError('RESPONSE_REJECTED', `sealed response rejected before its head: ${code}`, { attempts, sealCode: code, cause: e });
-          }
-          if (head.status >= 500 && !last) {
-            await reader.cancel();
-            record({ workerId: w.id, outcome: `sealed ${head.status}` });
-            continue;
-          }
-          record({ workerId: w.id, outcome: `sealed ${head.status}` });
-          const info: ReceiptInfo = { workerId: w.id, model, endpoint, requestId: res.headers.get('x-request-id'), attempts };
-          const apiKey = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
-          const account = apiKey ? accountForApiKey(apiKey) : null;
-          return openResponse({ head, reader, worker: w, info, requestDigest: digestHex(message), onReceipt: options.onReceipt, gatewayHeaders: res.headers, account, cap });
-        }
-
-        if (res.status >= 500) {
-          record({ workerId: w.id, outcome: String(res.status) });
-          lastServerError = { status: res.status, headers: res.headers, text: await res.text().catch(() => '') };
-          continue;
-        }
-        if (res.status >= 400) {
-          const text = await res.text().catch(() => '');
-          const code = errorCodeOf(text);
-          if (code !== null && UNOPENABLE.has(code)) {
-            // The receiving worker could not open it: misrouted (another worker's key) or altered on the way.
-            // It cannot be read by anyone, so another verified worker may be tried.
-            record({ workerId: w.id, outcome: String(res.status), code });
-            unopenable++;
-            continue;
-          }
-          record({ workerId: w.id, outcome: String(res.status), ...(code ? { code } : {}) });
-          // A clear error from the gateway (auth, rate limit, size, unknown model...): the caller sees it as is.
-          return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
-        }
-        await res.body?.cancel().catch(() => {});
-        record({ workerId: w.id, outcome: String(res.status), code: 'PROTOCOL_ERROR' });
-        throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with status ${res.status}`, { attempts });
-      } finally {
-        pool?.warm(w.recipient, options.aead);
+        res = await base(`${gw}/v1/sealed`, { method: 'POST', headers: out, body: message as BodyInit, ...(signal ? { signal } : {}) });
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        record({ workerId: w.id, outcome: 'network' });
+        continue;
       }
+
+      if (res.status === 200) {
+        const ct = res.headers.get('content-type') ?? '';
+        if (!ct.toLowerCase().startsWith(SEALED_RESPONSE_TYPE) || !res.body) {
+          await res.body?.cancel().catch(() => {});
+          record({ workerId: w.id, outcome: '200', code: 'PROTOCOL_ERROR' });
+          throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with ${ct || 'no content type'}, not a sealed response`, { attempts });
+        }
+        const reader = new SealedMessageReader(res.body, opener);
+        let head: SealedHead;
+        try {
+          head = parseHead(await reader.next());
+        } catch (e) {
+          await reader.cancel(e);
+          const code = isSealError(e) ? e.code : 'PROTOCOL_ERROR';
+          record({ workerId: w.id, outcome: 'sealed', code });
+          // Cut before the head: nothing reached the caller, so another worker may answer.
+          if (code === 'TRUNCATED' && !reader.released && !signal?.aborted) continue;
+          throw new SealedFetchError('RESPONSE_REJECTED', `sealed response rejected before its head: ${code}`, { attempts, sealCode: code, cause: e });
+        }
+        if (head.status >= 500 && !last) {
+          await reader.cancel();
+          record({ workerId: w.id, outcome: `sealed ${head.status}` });
+          continue;
+        }
+        record({ workerId: w.id, outcome: `sealed ${head.status}` });
+        const info: ReceiptInfo = { workerId: w.id, model, endpoint, requestId: res.headers.get('x-request-id'), attempts };
+        const apiKey = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+        const account = apiKey ? accountForApiKey(apiKey) : null;
+        return openResponse({ head, reader, worker: w, info, requestDigest: digestHex(message), onReceipt: options.onReceipt, gatewayHeaders: res.headers, account, cap });
+      }
+
+      if (res.status >= 500) {
+        record({ workerId: w.id, outcome: String(res.status) });
+        lastServerError = { status: res.status, headers: res.headers, text: await res.text().catch(() => '') };
+        continue;
+      }
+      if (res.status >= 400) {
+        const text = await res.text().catch(() => '');
+        const code = errorCodeOf(text);
+        if (code !== null && UNOPENABLE.has(code)) {
+          // The receiving worker could not open it: misrouted (another worker's key) or altered on the way.
+          // It cannot be read by anyone, so another verified worker may be tried.
+          record({ workerId: w.id, outcome: String(res.status), code });
+          unopenable++;
+          continue;
+        }
+        record({ workerId: w.id, outcome: String(res.status), ...(code ? { code } : {}) });
+        // A clear error from the gateway (auth, rate limit, size, unknown model...): the caller sees it as is.
+        return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
+      }
+      await res.body?.cancel().catch(() => {});
+      record({ workerId: w.id, outcome: String(res.status), code: 'PROTOCOL_ERROR' });
+      throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with status ${res.status}`, { attempts });
     }
 
     lists.delete(gw); // the list may be stale: fetch it again next time

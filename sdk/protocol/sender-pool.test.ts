@@ -95,20 +95,6 @@ describe.each(['X25519', 'X-Wing'] as const)('prepared senders (%s)', (kem) => {
 });
 
 describe('sender pool', () => {
-  it('deferRefill: no refill while the request that took a sender runs; warm() refills; an empty pool always refills', async () => {
-    const { pool, queue, settle } = manualPool({ size: 1 });
-    const r = recipientFor('X25519');
-    expect(pool.take(r, undefined, { deferRefill: true })).toBeNull(); // empty: refills anyway
-    expect(queue.length).toBe(1);
-    await settle();
-    expect(pool.take(r, undefined, { deferRefill: true })).not.toBeNull();
-    expect(queue.length).toBe(0); // nothing competes with the request on its way
-    pool.warm(r); // the request is over
-    expect(queue.length).toBe(1);
-    await settle();
-    expect(pool.readyCount(r)).toBe(1);
-  });
-
   it('a failing refill (a key the KEM rejects) leaves the pool empty, does not retry on its own, and the inline seal reports the typed error', async () => {
     const { pool, queue, settle } = manualPool();
     const bad = { kem: 'X25519' as const, publicKey: new Uint8Array(32) }; // all-zero point: all-zero shared secret

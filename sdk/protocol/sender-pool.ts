@@ -6,8 +6,8 @@
  * Each prepared sender is handed out once: `take` removes it from the pool
  * and `sealRequest` consumes it (a second use is STATE_ERROR), so no two
  * requests ever share an encapsulation. Refills run later (by default on a
- * 0 ms timer, i.e. after the request that took one has been dispatched), one
- * at a time per recipient. Unused ones expire (`maxAgeMs`) so ephemeral
+ * 0 ms timer, i.e. after the request that took one has been dispatched, while
+ * the client waits for the worker to open it), one at a time per recipient. Unused ones expire (`maxAgeMs`) so ephemeral
  * secrets do not sit in memory indefinitely. Only feed it recipients taken
  * from verified evidence (DESIGN.md property 2).
  */
@@ -99,12 +99,11 @@ export class SenderPool {
 
   /**
    * A ready prepared sender for this recipient, removed from the pool (never
-   * handed out twice), or null when none is ready — seal inline then. A
-   * refill is scheduled, unless `deferRefill` is set and one was handed out:
-   * then the caller calls `warm` once its request is over, so the refill does
-   * not compete with that request for the CPU (an empty pool always refills).
+   * handed out twice), or null when none is ready — seal inline then. Either
+   * way a refill is scheduled (after the caller's request is dispatched, with
+   * the default timer).
    */
-  take(recipient: Recipient, aead: AeadName = DEFAULT_AEAD, opts: { deferRefill?: boolean } = {}): PreparedSender | null {
+  take(recipient: Recipient, aead: AeadName = DEFAULT_AEAD): PreparedSender | null {
     const e = this.entry(recipient, aead);
     e.failed = false;
     const oldest = this.now() - this.maxAgeMs;
@@ -119,7 +118,7 @@ export class SenderPool {
       got = p;
       break;
     }
-    if (!got || !opts.deferRefill) this.refillLater(e);
+    this.refillLater(e);
     return got;
   }
 
