@@ -2,7 +2,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createServer, type IncomingMessage, type RequestListener, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnclaveWorker, type EnclaveWorkerOptions, type PlainRequestLike } from './worker.ts';
-import { responseBytes } from '../gateway/forward/body.ts';
+import { bufferedResponse, responseBytes } from '../gateway/forward/body.ts';
+import type { UpstreamFetch } from '../gateway/forward/index.ts';
 import { readBody, writeReply } from '../gateway/node-direct.ts';
 import { pooledFetch } from '../gateway/node-pool.ts';
 
@@ -34,7 +35,7 @@ export async function startWorker(options: NodeWorkerOptions): Promise<RunningWo
   // keep-alive undici pool unless the caller brings its own fetch: WHATWG fetch costs
   // several times more CPU per call.
   const pool = options.fetch ? null : pooledFetch();
-  const worker = new EnclaveWorker(pool ? { ...options, fetch: pool.fetch } : options);
+  const worker = new EnclaveWorker(pool ? { ...options, fetch: gatewayFetch(pool.fetch) } : options);
   const host = options.host ?? '127.0.0.1';
   const server: ServerType = await new Promise((resolve) => {
     const s = serve(
@@ -109,4 +110,26 @@ async function serveDirect(handler: (req: PlainRequestLike) => Promise<Response>
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=UTF-8' });
     res.end('Internal Server Error');
   }
+}
+
+const NEVER = new AbortController().signal;
+
+/**
+ * The worker's calls to the gateway: POSTs of a JSON string (receipts — one
+ * per request —, heartbeats, registration) go through the pool's
+ * dispatcher-based `post`; anything else through its fetch.
+ */
+function gatewayFetch(fetcher: UpstreamFetch): (url: string, init: RequestInit) => Promise<Response> {
+  const post = fetcher.post;
+  if (!post) return fetcher;
+  return async (url, init) => {
+    if (init.method !== 'POST' || typeof init.body !== 'string' || (init.headers !== undefined && (typeof init.headers !== 'object' || Array.isArray(init.headers) || init.headers instanceof Headers))) {
+      return fetcher(url, init);
+    }
+    const a = await post(url, init.headers as Record<string, string> | undefined ?? {}, init.body, init.signal ?? NEVER, false);
+    const headers = a.contentType ? { 'content-type': a.contentType } : undefined;
+    if (a.stream) return new Response(a.stream, { status: a.status, headers });
+    if (a.status === 204 || a.status === 205 || a.status === 304) return new Response(null, { status: a.status, headers });
+    return bufferedResponse(a.bytes!, { status: a.status, headers });
+  };
 }
