@@ -9,7 +9,7 @@ import { boundKeys, generateWorkerKeys, warmWorkerKeys, type WorkerKeys } from '
 import { serveSealed } from './sealed.ts';
 import { bufferedResponse, responseBytes } from '../gateway/forward/body.ts';
 import { bearerToken } from '../gateway/auth/index.ts';
-import { ReplayGuard, signReceipt, type Price, type Receipt } from '../sdk/protocol/index.ts';
+import { MAX_BATCH_RECEIPTS, ReplayGuard, signReceiptBatch, type Price, type UnsignedReceipt } from '../sdk/protocol/index.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../attestation/util/bytes.ts';
 import { guardSse, type Usage } from '../gateway/forward/sse.ts';
@@ -62,6 +62,9 @@ export interface PlainRequestLike {
 /** Bound on undelivered receipts kept in memory. */
 const MAX_OUTBOX = 100_000;
 
+/** How long a queued receipt waits for others to share its delivery. */
+const RECEIPT_BATCH_DELAY_MS = 20;
+
 const SCHEMAS = {
   'chat.completions': ChatCompletionRequest,
   completions: CompletionRequest,
@@ -90,8 +93,9 @@ export class EnclaveWorker {
   /** Sealed requests already opened, refused if seen again while evidence for these keys can be valid. */
   private readonly replay = new ReplayGuard({ ttlMs: 24 * 3600 * 1000 });
   /** Receipts the gateway has not acknowledged yet, by request id; retried until it does. */
-  private readonly outbox = new Map<string, Receipt>();
+  private readonly outbox = new Map<string, UnsignedReceipt & { sig?: string }>();
   private delivering: Promise<void> | null = null;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private url = '';
   private readonly fetcher: (url: string, init: RequestInit) => Promise<Response>;
   private readonly gateway: string;
@@ -137,12 +141,14 @@ export class EnclaveWorker {
     return p ? { prompt: p.prompt, completion: p.completion } : { prompt: '0', completion: '0' };
   }
 
-  /** Signs a plain request's receipt (digests of the request and response bytes) and queues it. */
-  private async plainReceipt(req: PlainRequestLike, endpoint: Endpoint, model: string, usage: Usage | null, requestDigest: string, responseDigest: string) {
+  /**
+   * Queues a plain request's receipt (digests of the request and response
+   * bytes). It is signed with the others of its delivery batch: nobody but the
+   * gateway receives it, so one signature per batch does.
+   */
+  private plainReceipt(req: PlainRequestLike, endpoint: Endpoint, model: string, usage: Usage | null, requestDigest: string, responseDigest: string) {
     if (!this.id) return;
-    try {
-      const receipt = await signReceipt(
-        {
+    this.queueReceipt({
           v: 1,
           requestId: req.headers.get('x-request-id') ?? 'unknown',
           workerId: this.id,
@@ -155,52 +161,67 @@ export class EnclaveWorker {
           time: Date.now(),
           account: req.headers.get('x-sealgate-account') ?? '',
           price: this.priceOf(model),
-        },
-        this.keys.receipt.secretKey,
-      );
-      this.queueReceipt(receipt);
-    } catch (e) {
-      this.emit({ event: 'receipt_failed', requestId: req.headers.get('x-request-id') ?? 'unknown', message: e instanceof Error ? e.message : String(e) });
-    }
+    });
   }
 
-  /** Queues a receipt for the gateway and tries to deliver it now. */
-  private queueReceipt(receipt: Receipt): void {
+  /** Queues a receipt for the gateway; deliveries gather what arrives within a few milliseconds. */
+  private queueReceipt(receipt: UnsignedReceipt & { sig?: string }): void {
     this.outbox.set(receipt.requestId, receipt);
     if (this.outbox.size > MAX_OUTBOX) {
       const [oldest] = this.outbox.keys();
       this.outbox.delete(oldest!);
       this.emit({ event: 'receipt_dropped', requestId: oldest!, message: `more than ${MAX_OUTBOX} receipts undelivered` });
     }
-    void this.flushReceipts();
+    if (this.flushTimer === null && !this.delivering) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        void this.flushReceipts();
+      }, RECEIPT_BATCH_DELAY_MS);
+    }
   }
 
   /**
-   * Delivers queued receipts in clear (the gateway verifies each signature and
-   * stores it once). A receipt stays queued until the gateway acknowledges it,
-   * across gateway restarts and re-registrations; one the gateway refuses as
-   * invalid is dropped, since it can never succeed.
+   * Delivers queued receipts in clear, in batches signed once with the receipt
+   * key (the gateway verifies the batch and commits it before answering). A
+   * receipt stays queued until the gateway acknowledges it, across gateway
+   * restarts and re-registrations; one the gateway refuses as invalid is
+   * dropped, since it can never succeed. Each call sends what was queued when
+   * it started, so a steady stream of new receipts cannot keep it running.
    */
   flushReceipts(): Promise<void> {
     if (this.delivering) return this.delivering;
     this.delivering = (async () => {
-      for (const [id, receipt] of this.outbox) {
+      const queued = [...this.outbox.values()];
+      for (let i = 0; i < queued.length; i += MAX_BATCH_RECEIPTS) {
         if (!this.id || !this.token) return;
+        const part = queued.slice(i, i + MAX_BATCH_RECEIPTS);
         try {
-          await this.call('POST', `/v1/workers/${this.id}/receipts`, { receipt });
-          this.outbox.delete(id);
+          const batch = await signReceiptBatch(this.id, part, this.keys.receipt.secretKey);
+          const res = await this.call('POST', `/v1/workers/${this.id}/receipts`, { batch });
+          const { refused = [] } = (await res.json()) as { refused?: Array<{ requestId: string; message: string }> };
+          for (const r of part) this.outbox.delete(r.requestId);
+          for (const r of refused) this.emit({ event: 'receipt_dropped', requestId: r.requestId, message: r.message });
         } catch (e) {
           if (e instanceof RegistrationError && e.status === 400) {
-            this.outbox.delete(id);
-            this.emit({ event: 'receipt_dropped', requestId: id, message: e.message });
+            for (const r of part) {
+              this.outbox.delete(r.requestId);
+              this.emit({ event: 'receipt_dropped', requestId: r.requestId, message: e.message });
+            }
             continue;
           }
-          this.emit({ event: 'receipt_failed', requestId: id, message: e instanceof Error ? e.message : String(e) });
+          this.emit({ event: 'receipt_failed', requestId: part[0]!.requestId, message: e instanceof Error ? e.message : String(e) });
           return; // the gateway is unreachable or does not know us: retry after the next heartbeat
         }
       }
     })().finally(() => {
       this.delivering = null;
+      // Receipts queued while this delivery ran go in the next one.
+      if (this.outbox.size > 0 && this.flushTimer === null && this.id && this.token) {
+        this.flushTimer = setTimeout(() => {
+          this.flushTimer = null;
+          void this.flushReceipts();
+        }, RECEIPT_BATCH_DELAY_MS);
+      }
     });
     return this.delivering;
   }
@@ -245,18 +266,16 @@ export class EnclaveWorker {
       return errorResponse(500, 'The backend failed.', null, 'backend_error');
     }
     const model = (parsed.data as { model: string }).model;
-    // The request stays counted in flight until its receipt is queued, so a drain never deregisters before it.
-    const receiptFor = (usage: Usage | null, responseDigest: string) => {
-      this.inFlight++;
-      void this.plainReceipt(req, endpoint, model, usage, toHex(sha256(requestBytes)), responseDigest).finally(() => this.release());
-    };
+    const receiptFor = (usage: Usage | null, responseDigest: string) =>
+      this.plainReceipt(req, endpoint, model, usage, toHex(sha256(requestBytes)), responseDigest);
     const type = res.headers.get('content-type') ?? 'application/json';
     // Content type first: reading `res.body` of a buffered answer would build a stream for nothing.
     if (!type.includes('text/event-stream') || !res.body) {
       // Whole answers are buffered: cheaper to send than a stream, and done at once.
       try {
         const bytes = await responseBytes(res);
-        // Digests, usage and signature after the answer is on its way, off the request's critical path.
+        // Digests and usage after the answer is on its way, off the request's critical path; the request
+        // stays counted in flight until its receipt is queued, so a drain never deregisters before it.
         if (res.status === 200) {
           this.inFlight++;
           setTimeout(() => {
@@ -408,7 +427,7 @@ export class EnclaveWorker {
           this.emit({ event: 'heartbeat_failed', message: e instanceof Error ? e.message : String(e) });
         }
       }
-      if (this.outbox.size > 0) await this.flushReceipts();
+      if (this.outbox.size > 0) void this.flushReceipts();
       if (this.timer !== null) this.schedule(tick);
     };
     this.schedule(tick);
@@ -443,7 +462,13 @@ export class EnclaveWorker {
         this.idle.push(() => (clearTimeout(t), resolve()));
       });
     }
-    await this.flushReceipts();
+    // Everything queued goes out before leaving, as long as the gateway keeps taking it.
+    for (let before = Infinity; this.outbox.size > 0 && this.outbox.size < before; ) {
+      before = this.outbox.size;
+      await this.flushReceipts();
+    }
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     if (registered) {
       await this.call('DELETE', `/v1/workers/${this.id}`, null).catch(() => {});
       this.emit({ event: 'deregistered', workerId: this.id! });

@@ -8,7 +8,7 @@ import { ApiError, internalError, invalidRequest, modelNotFound, notFound, overP
 import { forwardPlain, type PlainReply, type UpstreamFetch, type Usage } from './forward/index.ts';
 import { replyResponse } from './forward/body.ts';
 import { forwardSealed } from './forward/sealed.ts';
-import { isSealError, verifyReceipt, type Receipt } from '../sdk/protocol/index.ts';
+import { isSealError, verifyReceiptBatch, type ReceiptBatch } from '../sdk/protocol/index.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { RateLimiter } from './ratelimit/index.ts';
 import { Endpoint as EndpointSchema, WorkerRegistry, verdictSummary, type Endpoint } from './registry/index.ts';
@@ -387,25 +387,21 @@ export function createGateway(options: GatewayOptions): Gateway {
    */
   app.post('/v1/workers/:id/receipts', async (c) => {
     const w = registry.authenticate(c.req.param('id'), c.req.header('authorization'));
-    const body = (await readJson(c.req.raw, 64 * 1024)) as { receipt?: unknown };
+    const body = (await readJson(c.req.raw, 4 * 1024 * 1024)) as { batch?: unknown } | null;
     const bound = w.bundle.binding.keys.find((k) => k.use === 'receipt');
     if (!bound) throw invalidRequest('worker evidence binds no receipt key');
-    let receipt: Receipt;
+    let batch: ReceiptBatch;
     try {
-      receipt = await verifyReceipt(body?.receipt, fromBase64(bound.key));
+      batch = await verifyReceiptBatch(body?.batch, fromBase64(bound.key));
     } catch (e) {
-      if (isSealError(e)) throw invalidRequest(`receipt refused: ${e.message}`, 'receipt', e.code);
+      if (isSealError(e)) throw invalidRequest(`receipts refused: ${e.message}`, 'batch', e.code);
       throw e;
     }
-    if (receipt.workerId !== w.id) throw invalidRequest('receipt names another worker', 'receipt', 'RECEIPT_INVALID');
-    if (!/^acct_[0-9a-f]{32}$/.test(receipt.account)) throw invalidRequest('receipt names no account', 'receipt', 'RECEIPT_INVALID');
-    const price = w.prices.get(receipt.model);
-    if (!price || price.prompt !== receipt.price.prompt || price.completion !== receipt.price.completion) {
-      throw invalidRequest("receipt's price is not the worker's registered price for its model", 'receipt', 'RECEIPT_PRICE');
-    }
-    const { stored } = await billing.record(receipt, w.payoutChannel);
-    const p = pending.get(receipt.requestId);
-    if (stored && p && p.workerId === w.id) {
+    if (batch.workerId !== w.id) throw invalidRequest('receipt batch names another worker', 'batch', 'RECEIPT_INVALID');
+    const { stored, duplicates, refused } = await billing.recordBatch(batch, w);
+    for (const receipt of stored) {
+      const p = pending.get(receipt.requestId);
+      if (!p || p.workerId !== w.id) continue;
       pending.delete(receipt.requestId);
       recordRequest({
         requestId: receipt.requestId,
@@ -420,7 +416,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         outcome: 'complete',
       });
     }
-    return c.json({ stored });
+    return c.json({ stored: stored.length, duplicates, refused });
   });
 
   // --- billing: balances, deposits, client vouchers, provider payouts ----------

@@ -29,6 +29,7 @@ import type { Backend } from '../enclave-runner/backends/types.ts';
 import { SimulatedTeeProvider } from '../enclave-runner/evidence/simulated.ts';
 import { startWorker, type RunningWorker } from '../enclave-runner/node.ts';
 import { accountForApiKey, receiptCharge, sealedFetch, type Receipt } from '../sdk/index.ts';
+import { signReceiptBatch } from '../sdk/protocol/index.ts';
 import { runCli, startCli } from './cli.ts';
 import { startTonSandboxServer, type TonSandboxServer } from './ton-sandbox-server.ts';
 
@@ -258,13 +259,13 @@ describe('TON billing end to end', () => {
     // A receipt sent twice is counted once.
     const w = worker!.worker;
     const token = (w as unknown as { token: string }).token;
-    const { charge: _c, ...first } = receipts[0]!;
+    const { charge: _c, batchId: _b, sig, ...first } = receipts[0]! as Receipt & { charge: string; batchId: string };
     const again = await fetch(`${gatewayUrl}/v1/workers/${w.id}/receipts`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ receipt: first }),
+      body: JSON.stringify({ batch: await signReceiptBatch(w.id!, [{ ...first, ...(sig ? { sig } : {}) }], w.keys.receipt.secretKey) }),
     });
-    expect(await again.json()).toEqual({ stored: false });
+    expect(await again.json()).toEqual({ stored: 0, duplicates: 1, refused: [] });
     expect((await billing('')).body.spent).toBe(total.toString());
 
     // The client pays what its receipts add up to (a voucher for more is refused); the gateway claims it on its own.

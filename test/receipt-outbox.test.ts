@@ -12,7 +12,7 @@ import { DemoBackend } from '../enclave-runner/backends/demo/index.ts';
 import { SimulatedTeeProvider } from '../enclave-runner/evidence/simulated.ts';
 import { startWorker, type RunningWorker } from '../enclave-runner/node.ts';
 import { boundKeys } from '../enclave-runner/keys.ts';
-import { sealRequest, selectRecipient } from '../sdk/protocol/index.ts';
+import { sealRequest, selectRecipient, signReceiptBatch } from '../sdk/protocol/index.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,15 +71,15 @@ describe('receipt outbox', () => {
     expect(stored).toHaveLength(1);
     expect(stored[0]!.workerId).toBe(w.id);
     expect(stored[0]!.account).toBe('acct_' + 'a'.repeat(32));
-    const { charge: _charge, payoutChannel: _payout, ...receipt } = stored[0]!;
+    const { charge: _charge, payoutChannel: _payout, batchId: _batch, sig, ...receipt } = stored[0]!;
     // Delivering the same receipt again does not count it twice.
     const again = await fetch(`${gateway.url}/v1/workers/${w.id}/receipts`, {
       method: 'POST',
       headers: { authorization: `Bearer ${(w as unknown as { token: string }).token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ receipt: { v: 1, ...receipt } }),
+      body: JSON.stringify({ batch: await signReceiptBatch(w.id!, [{ v: 1, ...receipt, sig }], w.keys.receipt.secretKey) }),
     });
     expect(again.status).toBe(200);
-    expect(await again.json()).toEqual({ stored: false });
+    expect(await again.json()).toEqual({ stored: 0, duplicates: 1, refused: [] });
     expect((await gateway.storage.listReceipts(10)).filter((r) => r.requestId === 'req_outbox_1')).toHaveLength(1);
   });
 });

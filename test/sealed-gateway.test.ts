@@ -7,15 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../attestation/binding.ts';
 import type { EvidenceBundle } from '../attestation/types.ts';
 import { fromBase64, utf8 } from '../attestation/util/bytes.ts';
-import { sealRequest, selectRecipient, signReceipt, verifyReceipt } from '../sdk/protocol/index.ts';
+import { sealRequest, selectRecipient, signReceiptBatch, verifyReceipt } from '../sdk/protocol/index.ts';
+import type { RunningWorker } from '../enclave-runner/node.ts';
 import { startStack, type TestStack } from './stack.ts';
 
 let stack: TestStack;
 let workers: Array<{ id: string; evidence: EvidenceBundle }>;
+const running: RunningWorker[] = [];
 beforeAll(async () => {
   stack = await startStack();
-  await stack.addWorker();
-  await stack.addWorker();
+  running.push(await stack.addWorker());
+  running.push(await stack.addWorker());
   workers = ((await (await fetch(`${stack.gateway.url}/v1/workers`)).json()) as { data: typeof workers }).data;
 });
 afterAll(() => stack.close());
@@ -105,18 +107,27 @@ describe('sealed path through the gateway', () => {
     expect(res.headers.get('x-should-retry')).toBe('true');
   });
 
-  it('refuses a receipt that is forged or names another worker', async () => {
+  it('refuses a receipt batch that is forged, tampered with, or names another worker', async () => {
     const w = stack.gateway.registry.get(workers[0]!.id)!;
-    const forged = await signReceipt(
-      { v: 1, requestId: 'req_x', workerId: w.id, model: MODEL, endpoint: 'chat.completions', promptTokens: 1, completionTokens: 1, requestDigest: '00', responseDigest: '00', time: 1, account: 'acct_' + '0'.repeat(32), price: { prompt: '0', completion: '0' } },
-      crypto.getRandomValues(new Uint8Array(32)),
-    );
-    const res = await fetch(`${stack.gateway.url}/v1/workers/${w.id}/receipts`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${w.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ receipt: forged }),
-    });
-    expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe('RECEIPT_INVALID');
+    const key = running.find((r) => r.worker.id === w.id)!.worker.keys.receipt.secretKey;
+    const receipt = { v: 1 as const, requestId: 'req_x', workerId: w.id, model: MODEL, endpoint: 'chat.completions', promptTokens: 1, completionTokens: 1, requestDigest: '00', responseDigest: '00', time: 1, account: 'acct_' + '0'.repeat(32), price: { prompt: '0', completion: '0' } };
+    const post = async (batch: unknown) => {
+      const res = await fetch(`${stack.gateway.url}/v1/workers/${w.id}/receipts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${w.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ batch }),
+      });
+      return { status: res.status, body: (await res.json()) as { error?: { code: string } } };
+    };
+    const forged = await signReceiptBatch(w.id, [receipt], crypto.getRandomValues(new Uint8Array(32)));
+    expect(await post(forged)).toMatchObject({ status: 400, body: { error: { code: 'RECEIPT_INVALID' } } });
+    const genuine = await signReceiptBatch(w.id, [receipt], key);
+    const tampered = { ...genuine, receipts: [{ ...genuine.receipts[0]!, completionTokens: 1000 }] };
+    expect(await post(tampered)).toMatchObject({ status: 400, body: { error: { code: 'RECEIPT_INVALID' } } });
+    expect(await post({ ...genuine, receipts: [] })).toMatchObject({ status: 400, body: { error: { code: 'RECEIPT_INVALID' } } });
+    const other = await signReceiptBatch('wk_000000000000000000000000', [receipt], key);
+    expect(await post(other)).toMatchObject({ status: 400, body: { error: { code: 'RECEIPT_INVALID' } } });
+    expect(await post(genuine)).toEqual({ status: 200, body: { stored: 1, duplicates: 0, refused: [] } });
+    expect(await post(genuine)).toEqual({ status: 200, body: { stored: 0, duplicates: 1, refused: [] } });
   });
 });

@@ -48,6 +48,11 @@ afterEach(async () => {
 const billing = (o: { clientCredit?: bigint } = {}) =>
   new Billing({ storage, chain: reader, operator: { address: addr(7), publicKey: operator.publicKey, secretKey: operator.secretKey }, now: () => now, ...o });
 
+/** Counts receipts as one verified batch from worker wk_1 (the batch signature is checked by the route, not here). */
+function record(b: Billing, receipts: Receipt[], payoutChannel: string | null = null, prices: Record<string, { prompt: string; completion: string }> = { m: { prompt: '2', completion: '3' } }) {
+  return b.recordBatch({ v: 1, workerId: 'wk_1', receipts, sig: `sig-${seq++}` }, { id: 'wk_1', prices: new Map(Object.entries(prices)), payoutChannel });
+}
+
 let seq = 0;
 async function receipt(promptTokens: number, completionTokens: number, account = ACCOUNT): Promise<Receipt> {
   return signReceipt(
@@ -102,19 +107,40 @@ describe('ledger', () => {
   it('counts a receipt once, charges tokens × price, and rebuilds the sums from storage after a restart', async () => {
     const b = billing();
     const r = await receipt(10, 5);
-    expect(await b.record(r, null)).toEqual({ stored: true, charge: 35n });
-    expect(await b.record(r, null)).toEqual({ stored: false, charge: 35n });
-    await b.record(await receipt(1, 1), addr(5).toRawString());
-    expect((await b.summary(ACCOUNT)).spent).toBe('40');
+    const first = await record(b, [r]);
+    expect(first.stored.map((x) => [x.requestId, x.charge])).toEqual([[r.requestId, 35n]]);
+    expect(await record(b, [r, await receipt(0, 1)])).toMatchObject({ duplicates: 1, refused: [] });
+    await record(b, [await receipt(1, 1)], addr(5).toRawString());
+    expect((await b.summary(ACCOUNT)).spent).toBe('43');
     const restarted = billing();
-    expect((await restarted.summary(ACCOUNT)).spent).toBe('40');
+    expect((await restarted.summary(ACCOUNT)).spent).toBe('43');
     expect(await storage.payoutTotal(addr(5).toRawString())).toEqual({ total: 5n, receipts: 1 });
   });
 
-  it('refuses a receipt charging more than 10^18 nanoton', async () => {
-    const r = await receipt(2 ** 40, 0);
-    const e = await refusal(billing().record({ ...r, price: { prompt: '10000000000', completion: '0' } }, null));
-    expect(e.code).toBe('RECEIPT_INVALID');
+  it('refuses, one by one, receipts for another worker, without an account, at another price or charging over 10^18 nanoton', async () => {
+    const b = billing();
+    const ok = await receipt(1, 1);
+    const huge = await receipt(2 ** 40, 0);
+    const out = await record(
+      b,
+      [
+        ok,
+        { ...(await receipt(1, 1)), workerId: 'wk_2' },
+        await receipt(1, 1, ''),
+        { ...(await receipt(1, 1)), price: { prompt: '3', completion: '3' } },
+        { ...(await receipt(1, 1)), model: 'other' },
+      ],
+    );
+    expect(out.stored.map((x) => x.requestId)).toEqual([ok.requestId]);
+    expect(out.refused.map((x) => x.message)).toEqual([
+      'receipt names another worker',
+      'receipt names no account',
+      "receipt's price is not the worker's registered price for its model",
+      "receipt's price is not the worker's registered price for its model",
+    ]);
+    const over = await record(b, [{ ...huge, model: 'big', price: { prompt: '10000000000', completion: '0' } }], null, { big: { prompt: '10000000000', completion: '0' } });
+    expect(over.refused).toEqual([{ requestId: huge.requestId, message: 'receipt charges more than 10^18 nanoton' }]);
+    expect((await b.summary(ACCOUNT)).spent).toBe('5');
   });
 });
 
@@ -124,7 +150,7 @@ describe('balances', () => {
     expect((await refusal(b.admit(ACCOUNT))).code).toBe('insufficient_quota');
     await b.bindDeposit(ACCOUNT, addr(1).toString());
     await b.admit(ACCOUNT);
-    await b.record(await receipt(300, 134), null); // 600 + 402 = 1002 > 1000
+    await record(b, [await receipt(300, 134)]); // 600 + 402 = 1002 > 1000
     const e = await refusal(b.admit(ACCOUNT));
     expect(e.status).toBe(429);
     expect(e.headers()['x-should-retry']).toBe('false');
@@ -137,7 +163,7 @@ describe('balances', () => {
   it('refuses usage beyond the client credit until a voucher covers it', async () => {
     const b = billing({ clientCredit: 10n });
     await b.bindDeposit(ACCOUNT, addr(1).toString());
-    await b.record(await receipt(3, 2), null); // 12
+    await record(b, [await receipt(3, 2)]); // 12
     expect((await refusal(b.admit(ACCOUNT))).message).toContain('voucher');
     await b.acceptVoucher(ACCOUNT, voucherBody(12n, 1n));
     await b.admit(ACCOUNT);
@@ -166,7 +192,7 @@ describe('balances', () => {
   it('takes only vouchers signed by the channel payer, for a bound channel, newer, and not above usage', async () => {
     const b = billing();
     await b.bindDeposit(ACCOUNT, addr(1).toString());
-    await b.record(await receipt(10, 10), null); // 50
+    await record(b, [await receipt(10, 10)]); // 50
     expect((await refusal(b.acceptVoucher(ACCOUNT, voucherBody(50n, 1n, key())))).code).toBe('invalid_voucher');
     expect((await refusal(b.acceptVoucher(ACCOUNT, voucherBody(50n, 1n, payer, addr(2))))).code).toBe('channel_not_bound');
     expect((await refusal(b.acceptVoucher(ACCOUNT, voucherBody(51n, 1n)))).code).toBe('voucher_exceeds_usage');
@@ -186,15 +212,15 @@ describe('payout vouchers', () => {
     const b = billing();
     const ch = addr(5).toRawString();
     expect((await refusal(b.payoutVoucher(ch))).status).toBe(404);
-    await b.record(await receipt(10, 0), ch);
-    await b.record(await receipt(0, 10, 'acct_' + 'cd'.repeat(16)), ch);
-    await b.record(await receipt(100, 100), addr(6).toRawString());
+    await record(b, [await receipt(10, 0)], ch);
+    await record(b, [await receipt(0, 10, 'acct_' + 'cd'.repeat(16))], ch);
+    await record(b, [await receipt(100, 100)], addr(6).toRawString());
     const v = await b.payoutVoucher(addr(5).toString());
     expect(v).toMatchObject({ channel: ch, cumulative: '50', seq: '2', receipts: 2 });
     const parsed = verifyVoucher({ cell: Cell.fromBoc(Buffer.from(v.cell, 'base64'))[0]!, signature: Buffer.from(v.signature, 'base64') }, addr(5), operator.publicKey);
     expect(parsed!.channel.equals(addr(5))).toBe(true);
     expect([parsed!.cumulative, parsed!.seq]).toEqual([50n, 2n]);
-    await b.record(await receipt(1, 0), ch);
+    await record(b, [await receipt(1, 0)], ch);
     expect(await b.payoutVoucher(ch)).toMatchObject({ cumulative: '52', seq: '3' });
   });
 

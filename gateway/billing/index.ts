@@ -1,9 +1,11 @@
 import { Address, Cell } from '@ton/core';
 import { z } from 'zod';
-import { fromBase64, toBase64, toHex } from '../../attestation/util/bytes.ts';
+import { fromBase64, toBase64, toHex, utf8 } from '../../attestation/util/bytes.ts';
 import { parseVoucher, signVoucher, verifyVoucher } from '../../contracts/wrappers/PaymentChannel.ts';
 import { codeHashHex as PAYMENT_CHANNEL_CODE_HASH } from '../../contracts/build/payment-channel.ts';
-import { isPrice, priceWithin, receiptCharge, type Price, type Receipt } from '../../sdk/protocol/receipt.ts';
+import { isPrice, priceWithin, receiptCharge, type Price, type ReceiptBatch } from '../../sdk/protocol/receipt.ts';
+import { canonicalJson } from '../../attestation/binding.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { ApiError, insufficientQuota, invalidRequest, notFound } from '../errors/index.ts';
 import type { StoredReceipt, Storage } from '../storage/types.ts';
 
@@ -111,6 +113,16 @@ export interface AccountSummary {
   vouchers: Array<{ channel: string; cumulative: string; seq: string }>;
   /** Where deposits go (null when billing is off): the payee of a deposit channel. */
   operator: { address: string; publicKey: string; paymentChannelCodeHash: string } | null;
+}
+
+/** What counting a receipt batch did. */
+export interface BatchOutcome {
+  /** Receipts stored now (new to the ledger). */
+  stored: StoredReceipt[];
+  /** Receipts already in the ledger (a retried delivery). */
+  duplicates: number;
+  /** Receipts that can never count, with why. */
+  refused: Array<{ requestId: string; message: string }>;
 }
 
 /** A voucher the operator signed for a provider's payout channel. */
@@ -224,19 +236,46 @@ export class Billing {
   }
 
   /**
-   * Stores a verified receipt with its charge and the worker's payout channel,
-   * once. Resolves only after storage has committed it, so whoever acknowledges
-   * the receipt afterwards cannot lose it; a duplicate resolves false.
+   * Counts a worker's verified receipt batch: each receipt must name this
+   * worker, an account, and the worker's registered price for its model;
+   * those that do are stored with their charge and the worker's payout channel,
+   * once per (worker, request). Resolves only after storage has committed them,
+   * so whoever acknowledges the batch afterwards cannot lose a receipt.
    */
-  async record(receipt: Receipt, payoutChannel: string | null): Promise<{ stored: boolean; charge: bigint }> {
+  async recordBatch(batch: ReceiptBatch, worker: { id: string; prices: Map<string, Price>; payoutChannel: string | null }): Promise<BatchOutcome> {
     await this.load();
-    const charge = receiptCharge(receipt);
-    if (charge > MAX_CHARGE) throw invalidRequest('receipt charges more than 10^18 nanoton', 'receipt', 'RECEIPT_INVALID');
-    const { v: _v, ...fields } = receipt;
-    const row: StoredReceipt = { ...fields, price: { prompt: receipt.price.prompt, completion: receipt.price.completion }, charge, payoutChannel };
-    const stored = await this.o.storage.insertReceipt(row);
-    if (stored) this.spent.set(receipt.account, (this.spent.get(receipt.account) ?? 0n) + charge);
-    return { stored, charge };
+    const refused: BatchOutcome['refused'] = [];
+    const rows: StoredReceipt[] = [];
+    for (const r of batch.receipts) {
+      const price = worker.prices.get(r.model);
+      const charge = receiptCharge(r);
+      const problem =
+        r.workerId !== worker.id
+          ? 'receipt names another worker'
+          : !/^acct_[0-9a-f]{32}$/.test(r.account)
+            ? 'receipt names no account'
+            : !price || price.prompt !== r.price.prompt || price.completion !== r.price.completion
+              ? "receipt's price is not the worker's registered price for its model"
+              : charge > MAX_CHARGE
+                ? 'receipt charges more than 10^18 nanoton'
+                : null;
+      if (problem) refused.push({ requestId: r.requestId, message: problem });
+      else {
+        const { v: _v, sig, ...fields } = r;
+        rows.push({ ...fields, sig: sig ?? '', charge, payoutChannel: worker.payoutChannel });
+      }
+    }
+    const body = canonicalJson({ v: batch.v, workerId: batch.workerId, receipts: batch.receipts });
+    const inserted = rows.length
+      ? await this.o.storage.insertReceipts({ id: toHex(sha256(utf8(batch.sig))), workerId: batch.workerId, body, sig: batch.sig, createdAt: this.now() }, rows)
+      : new Set<string>();
+    const stored: StoredReceipt[] = [];
+    for (const row of rows) {
+      if (!inserted.has(row.requestId)) continue;
+      stored.push(row);
+      this.spent.set(row.account, (this.spent.get(row.account) ?? 0n) + row.charge);
+    }
+    return { stored, duplicates: rows.length - stored.length, refused };
   }
 
   /** The account's credit, spending and vouchers. */

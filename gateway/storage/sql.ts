@@ -1,4 +1,4 @@
-import type { ApiKeyRecord, ClientVoucherRecord, RequestLogRecord, Storage, StoredReceipt, WorkerRecord } from './types.ts';
+import type { ApiKeyRecord, ClientVoucherRecord, ReceiptBatchRecord, RequestLogRecord, Storage, StoredReceipt, WorkerRecord } from './types.ts';
 
 /** Minimal SQL driver surface shared by libsql and D1 adapters. Plain SQLite SQL only. */
 export interface SqlExecutor {
@@ -24,6 +24,8 @@ export const SCHEMA = [
     worker_id TEXT NOT NULL, request_id TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, request_digest TEXT NOT NULL,
     response_digest TEXT NOT NULL, time INTEGER NOT NULL, sig TEXT NOT NULL, PRIMARY KEY (worker_id, request_id))`,
+  `CREATE TABLE IF NOT EXISTS receipt_batches (
+    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, body TEXT NOT NULL, sig TEXT NOT NULL, created_at INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS deposits (channel TEXT PRIMARY KEY, account TEXT NOT NULL, created_at INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS vouchers (
     channel TEXT PRIMARY KEY, account TEXT NOT NULL, cumulative INTEGER NOT NULL, seq TEXT NOT NULL, cell TEXT NOT NULL,
@@ -43,6 +45,7 @@ const ADDED_COLUMNS: Record<string, Array<[string, string]>> = {
     // nanoton; at most 10^18 per receipt (checked before insert), so sums fit SQLite's 64-bit integers
     ['charge', 'INTEGER NOT NULL DEFAULT 0'],
     ['payout_channel', 'TEXT'],
+    ['batch_id', 'TEXT'],
   ],
 };
 
@@ -180,30 +183,42 @@ export class SqlStorage implements Storage {
     return rows[0] ? toWorker(rows[0]) : null;
   }
 
-  async insertReceipt(r: StoredReceipt): Promise<boolean> {
-    const res = await this.db.execute(
-      `INSERT INTO receipts (worker_id, request_id, model, endpoint, prompt_tokens, completion_tokens, request_digest,
-        response_digest, time, sig, account, price_prompt, price_completion, charge, payout_channel)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id, request_id) DO NOTHING`,
-      [
-        r.workerId,
-        r.requestId,
-        r.model,
-        r.endpoint,
-        r.promptTokens,
-        r.completionTokens,
-        r.requestDigest,
-        r.responseDigest,
-        r.time,
-        r.sig,
-        r.account,
-        r.price.prompt,
-        r.price.completion,
-        r.charge.toString(),
-        r.payoutChannel,
-      ],
+  async insertReceipts(batch: ReceiptBatchRecord, rows: StoredReceipt[]): Promise<Set<string>> {
+    await this.db.execute(
+      'INSERT INTO receipt_batches (id, worker_id, body, sig, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      [batch.id, batch.workerId, batch.body, batch.sig, batch.createdAt],
     );
-    return res.rowsAffected === 1;
+    const inserted = new Set<string>();
+    // One multi-row statement: one commit (one fsync) for the whole batch.
+    for (let i = 0; i < rows.length; i += 500) {
+      const part = rows.slice(i, i + 500);
+      const res = await this.db.execute(
+        `INSERT INTO receipts (worker_id, request_id, model, endpoint, prompt_tokens, completion_tokens, request_digest,
+          response_digest, time, sig, account, price_prompt, price_completion, charge, payout_channel, batch_id)
+          VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+          ON CONFLICT (worker_id, request_id) DO NOTHING RETURNING request_id`,
+        part.flatMap((r) => [
+          r.workerId,
+          r.requestId,
+          r.model,
+          r.endpoint,
+          r.promptTokens,
+          r.completionTokens,
+          r.requestDigest,
+          r.responseDigest,
+          r.time,
+          r.sig,
+          r.account,
+          r.price.prompt,
+          r.price.completion,
+          r.charge.toString(),
+          r.payoutChannel,
+          batch.id,
+        ]),
+      );
+      for (const row of res.rows) inserted.add(String(row.request_id));
+    }
+    return inserted;
   }
 
   async listReceipts(limit: number, account?: string): Promise<StoredReceipt[]> {
@@ -227,6 +242,7 @@ export class SqlStorage implements Storage {
       sig: String(r.sig),
       charge: BigInt(String(r.charge_text)),
       payoutChannel: r.payout_channel === null || r.payout_channel === undefined ? null : String(r.payout_channel),
+      batchId: r.batch_id === null || r.batch_id === undefined ? null : String(r.batch_id),
     }));
   }
 

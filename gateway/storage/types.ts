@@ -53,11 +53,26 @@ export interface RequestLogRecord {
 export type ReceiptRecord = Omit<Receipt, 'v'>;
 
 /** A receipt as the ledger keeps it: with what it charged and whom it pays. */
-export interface StoredReceipt extends ReceiptRecord {
+export interface StoredReceipt extends Omit<ReceiptRecord, 'sig'> {
+  /** The receipt's own signature (sealed requests), or '' (plain requests: only the batch is signed). */
+  sig: string;
   /** Nanoton charged to `account` (tokens × the receipt's price). */
   charge: bigint;
   /** The worker's payout channel when the receipt was counted; null when the worker is unpaid. */
   payoutChannel: string | null;
+  /** The signed delivery batch it came in (`receipt_batches`), which proves it. */
+  batchId?: string | null;
+}
+
+/** A worker-signed delivery of receipts, kept as received so every receipt stays provable. */
+export interface ReceiptBatchRecord {
+  /** Hex SHA-256 of the signature. */
+  id: string;
+  workerId: string;
+  /** Canonical JSON of the batch without its signature. */
+  body: string;
+  sig: string;
+  createdAt: number;
 }
 
 /** The newest voucher a client signed on its deposit channel (payee: the operator). */
@@ -95,8 +110,11 @@ export interface Storage {
 
   getWorker(id: string): Promise<WorkerRecord | null>;
 
-  /** Stores a receipt once, durably; false when the same worker already sent one for that request. */
-  insertReceipt(r: StoredReceipt): Promise<boolean>;
+  /**
+   * Stores a verified batch and its receipts, durably, each receipt once per
+   * (worker, request); resolves with the request ids that were new.
+   */
+  insertReceipts(batch: ReceiptBatchRecord, rows: StoredReceipt[]): Promise<Set<string>>;
   /** Newest first; only `account`'s when given. */
   listReceipts(limit: number, account?: string): Promise<StoredReceipt[]>;
   /** Total charged per account over every stored receipt. */
