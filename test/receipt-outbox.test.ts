@@ -4,6 +4,8 @@
  * stored exactly once.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import OpenAI from 'openai';
+import { generateApiKey } from '../gateway/auth/index.ts';
 import { canonicalJson } from '../attestation/binding.ts';
 import { parsePolicy } from '../attestation/index.ts';
 import { utf8 } from '../attestation/util/bytes.ts';
@@ -81,5 +83,37 @@ describe('receipt outbox', () => {
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ stored: 0, duplicates: 1, refused: [] });
     expect((await gateway.storage.listReceipts(10)).filter((r) => r.requestId === 'req_outbox_1')).toHaveLength(1);
+  });
+});
+
+describe('receipt delivery', () => {
+  it('gathers receipts into few signed batches, stores each once, and keeps heartbeats going meanwhile', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sealgate-outbox-'));
+    gateway = await startGateway({ port: 0, dbPath: join(dir, 'g.db'), policy, heartbeatMs: 100 });
+    const { key, record } = await generateApiKey('batch');
+    await gateway.storage.createApiKey(record);
+    const calls: string[] = [];
+    const counting = (url: string, init: RequestInit) => {
+      calls.push(new URL(url).pathname);
+      return fetch(url, init);
+    };
+    worker = await startWorker({ gatewayUrl: gateway.url, backend: new DemoBackend(), tee: await SimulatedTeeProvider.create(), fetch: counting });
+    const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 });
+    const N = 60;
+    const answered = await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        openai.chat.completions.create({ model: 'sealgate-demo', messages: [{ role: 'user', content: `Batch test ${i}. A second sentence.` }] }).withResponse(),
+      ),
+    );
+    for (let i = 0; i < 50 && worker.worker.pendingReceipts > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 250));
+    expect(worker.worker.pendingReceipts).toBe(0);
+    const stored = await gateway.storage.listReceipts(1000);
+    expect(stored.map((r) => r.requestId).sort()).toEqual(answered.map((a) => a.request_id).sort());
+    expect(stored.every((r) => r.sig === '' && r.batchId)).toBe(true); // plain receipts: signed by their batch only
+    const deliveries = calls.filter((p) => p.endsWith('/receipts')).length;
+    expect(deliveries).toBeGreaterThan(0);
+    expect(deliveries).toBeLessThanOrEqual(N / 4);
+    expect(calls.filter((p) => p.endsWith('/heartbeat')).length).toBeGreaterThan(0);
   });
 });
