@@ -8,7 +8,7 @@ import { ApiError, internalError, invalidRequest, modelNotFound, notFound, overP
 import { forwardPlain, type PlainReply, type UpstreamFetch, type Usage } from './forward/index.ts';
 import { replyResponse } from './forward/body.ts';
 import { forwardSealed } from './forward/sealed.ts';
-import { isSealError, verifyReceiptBatch, type ReceiptBatch } from '../sdk/protocol/index.ts';
+import { isSealError, verifyReceiptBatch, type VerifiedReceiptBatch } from '../sdk/protocol/index.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { RateLimiter } from './ratelimit/index.ts';
 import { Endpoint as EndpointSchema, WorkerRegistry, verdictSummary, type Endpoint } from './registry/index.ts';
@@ -390,7 +390,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const body = (await readJson(c.req.raw, 4 * 1024 * 1024)) as { batch?: unknown } | null;
     const bound = w.bundle.binding.keys.find((k) => k.use === 'receipt');
     if (!bound) throw invalidRequest('worker evidence binds no receipt key');
-    let batch: ReceiptBatch;
+    let batch: VerifiedReceiptBatch;
     try {
       batch = await verifyReceiptBatch(body?.batch, fromBase64(bound.key));
     } catch (e) {

@@ -50,7 +50,7 @@ const billing = (o: { clientCredit?: bigint } = {}) =>
 
 /** Counts receipts as one verified batch from worker wk_1 (the batch signature is checked by the route, not here). */
 function record(b: Billing, receipts: Receipt[], payoutChannel: string | null = null, prices: Record<string, { prompt: string; completion: string }> = { m: { prompt: '2', completion: '3' } }) {
-  return b.recordBatch({ v: 1, workerId: 'wk_1', receipts, sig: `sig-${seq++}` }, { id: 'wk_1', prices: new Map(Object.entries(prices)), payoutChannel });
+  return b.recordBatch({ v: 1, workerId: 'wk_1', receipts, sig: `sig-${seq++}`, body: '{}' }, { id: 'wk_1', prices: new Map(Object.entries(prices)), payoutChannel });
 }
 
 let seq = 0;

@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { fromBase64, toBase64, toHex, utf8 } from '../../attestation/util/bytes.ts';
 import { parseVoucher, signVoucher, verifyVoucher } from '../../contracts/wrappers/PaymentChannel.ts';
 import { codeHashHex as PAYMENT_CHANNEL_CODE_HASH } from '../../contracts/build/payment-channel.ts';
-import { isPrice, priceWithin, receiptCharge, type Price, type ReceiptBatch } from '../../sdk/protocol/receipt.ts';
-import { canonicalJson } from '../../attestation/binding.ts';
+import { isPrice, priceWithin, receiptCharge, type Price, type VerifiedReceiptBatch } from '../../sdk/protocol/receipt.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ApiError, insufficientQuota, invalidRequest, notFound } from '../errors/index.ts';
 import type { StoredReceipt, Storage } from '../storage/types.ts';
@@ -242,7 +241,7 @@ export class Billing {
    * once per (worker, request). Resolves only after storage has committed them,
    * so whoever acknowledges the batch afterwards cannot lose a receipt.
    */
-  async recordBatch(batch: ReceiptBatch, worker: { id: string; prices: Map<string, Price>; payoutChannel: string | null }): Promise<BatchOutcome> {
+  async recordBatch(batch: VerifiedReceiptBatch, worker: { id: string; prices: Map<string, Price>; payoutChannel: string | null }): Promise<BatchOutcome> {
     await this.load();
     const refused: BatchOutcome['refused'] = [];
     const rows: StoredReceipt[] = [];
@@ -265,9 +264,8 @@ export class Billing {
         rows.push({ ...fields, sig: sig ?? '', charge, payoutChannel: worker.payoutChannel });
       }
     }
-    const body = canonicalJson({ v: batch.v, workerId: batch.workerId, receipts: batch.receipts });
     const inserted = rows.length
-      ? await this.o.storage.insertReceipts({ id: toHex(sha256(utf8(batch.sig))), workerId: batch.workerId, body, sig: batch.sig, createdAt: this.now() }, rows)
+      ? await this.o.storage.insertReceipts({ id: toHex(sha256(utf8(batch.sig))), workerId: batch.workerId, body: batch.body, sig: batch.sig, createdAt: this.now() }, rows)
       : new Set<string>();
     const stored: StoredReceipt[] = [];
     for (const row of rows) {

@@ -146,10 +146,19 @@ export interface ReceiptBatch {
   sig: string;
 }
 
-function batchBytes(workerId: string, receipts: Array<UnsignedReceipt & { sig?: string }>): Uint8Array {
-  const body = canonicalJson({ v: 1, workerId, receipts: receipts.map((r) => (r.sig === undefined ? fieldsOf(r) : { ...fieldsOf(r), sig: r.sig })) });
-  return concatBytes(utf8(RECEIPT_BATCH_TAG), new Uint8Array([0]), utf8(body));
+/** A batch as verified: its receipts normalised, and `body`, the canonical JSON its signature covers. */
+export interface VerifiedReceiptBatch extends ReceiptBatch {
+  body: string;
 }
+
+const normalize = (r: UnsignedReceipt & { sig?: string }) => (r.sig === undefined ? fieldsOf(r) : { ...fieldsOf(r), sig: r.sig });
+
+/** The canonical JSON a batch signature covers (receipts already normalised). */
+function batchBody(workerId: string, receipts: Array<UnsignedReceipt & { sig?: string }>): string {
+  return canonicalJson({ v: 1, workerId, receipts });
+}
+
+const batchBytes = (body: string) => concatBytes(utf8(RECEIPT_BATCH_TAG), new Uint8Array([0]), utf8(body));
 
 /**
  * Worker: signs receipts for delivery in one go (one Ed25519 signature instead
@@ -159,8 +168,8 @@ function batchBytes(workerId: string, receipts: Array<UnsignedReceipt & { sig?: 
  * const batch = await signReceiptBatch(workerId, [plainReceipt, sealedReceipt], receiptKey);
  */
 export async function signReceiptBatch(workerId: string, receipts: Array<UnsignedReceipt & { sig?: string }>, secretKey: Uint8Array): Promise<ReceiptBatch> {
-  const normalized = receipts.map((r) => (r.sig === undefined ? fieldsOf(r) : { ...fieldsOf(r), sig: r.sig }));
-  return { v: 1, workerId, receipts: normalized, sig: toBase64Url(await ed25519Sign(batchBytes(workerId, normalized), secretKey)) };
+  const normalized = receipts.map(normalize);
+  return { v: 1, workerId, receipts: normalized, sig: toBase64Url(await ed25519Sign(batchBytes(batchBody(workerId, normalized)), secretKey)) };
 }
 
 /**
@@ -169,7 +178,7 @@ export async function signReceiptBatch(workerId: string, receipts: Array<Unsigne
  * The batch signature covers every receipt in it, so receipts' own signatures
  * (meant for clients) need no second check here.
  */
-export async function verifyReceiptBatch(input: unknown, publicKey: Uint8Array): Promise<ReceiptBatch> {
+export async function verifyReceiptBatch(input: unknown, publicKey: Uint8Array): Promise<VerifiedReceiptBatch> {
   const x = input as Partial<ReceiptBatch> | null;
   const ok =
     !!x &&
@@ -181,14 +190,16 @@ export async function verifyReceiptBatch(input: unknown, publicKey: Uint8Array):
     x.receipts.length <= MAX_BATCH_RECEIPTS &&
     x.receipts.every((r) => isReceiptShape(r) && (r.sig === undefined || typeof r.sig === 'string'));
   if (!ok) throw new SealError('RECEIPT_INVALID', 'receipt batch is malformed');
+  const receipts = x.receipts!.map(normalize);
+  const body = batchBody(x.workerId!, receipts);
   let valid = false;
   try {
-    valid = await ed25519Verify(fromBase64(x.sig!), batchBytes(x.workerId!, x.receipts!), publicKey);
+    valid = await ed25519Verify(fromBase64(x.sig!), batchBytes(body), publicKey);
   } catch {
     valid = false;
   }
   if (!valid) throw new SealError('RECEIPT_INVALID', 'receipt batch signature does not verify');
-  return { v: 1, workerId: x.workerId!, receipts: x.receipts!.map((r) => (r.sig === undefined ? fieldsOf(r) : { ...fieldsOf(r), sig: r.sig })), sig: x.sig! };
+  return { v: 1, workerId: x.workerId!, receipts, sig: x.sig!, body };
 }
 
 /**
