@@ -1008,6 +1008,22 @@ describe('receipts and the HTTP binding (in-memory worker)', () => {
     expect(err.cause.code).toBe('PROTOCOL_ERROR');
   });
 
+  it('says INSECURE_CONTEXT, sending nothing, where the runtime has no Web Crypto (a browser page on plain http)', async () => {
+    const sent: string[] = [];
+    const f = sealedFetch({ policy: { allowSimulated: true }, fetch: (async (u: RequestInfo | URL) => (sent.push(String(u)), new Response('{}'))) as typeof fetch });
+    // Shadow the prototype's getter on the instance, as a page without a secure context has none.
+    Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true });
+    try {
+      const err = await rejection(f('http://gw.invalid/v1/chat/completions', { method: 'POST', body: '{"model":"m","messages":[]}' }));
+      expect(err).toBeInstanceOf(SealedFetchError);
+      expect(err.code).toBe('INSECURE_CONTEXT');
+    } finally {
+      delete (globalThis.crypto as { subtle?: unknown }).subtle;
+    }
+    expect(globalThis.crypto.subtle).toBeDefined();
+    expect(sent).toEqual([]);
+  });
+
   it('a sealed response without its final chunk is TRUNCATED', async () => {
     const { mem, post } = await setup();
     mem.state.mode = 'no-trailer-json';

@@ -30,7 +30,9 @@ export type SealedFetchErrorCode =
   /** The worker's backend failed after the response had started (a sealed trailer `{error}`). */
   | 'UPSTREAM_ERROR'
   /** The gateway answered the sealed request with something the HTTP binding does not allow (e.g. a clear 200). */
-  | 'PROTOCOL_ERROR';
+  | 'PROTOCOL_ERROR'
+  /** The runtime has no Web Crypto (`crypto.subtle`): browsers only offer it on https:// and localhost pages. Nothing was sent. */
+  | 'INSECURE_CONTEXT';
 
 /** One worker that was not used, and why (the attestation or protocol error code). */
 export interface WorkerRejection {

@@ -174,6 +174,10 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
     const method = (init?.method ?? req?.method ?? 'GET').toUpperCase();
     const endpoint = method === 'POST' ? endpointOf(url.pathname) : null;
     if (!endpoint) return base(input, init);
+    // Evidence checks need Web Crypto; without it every worker would look unverifiable, which misleads.
+    if (!globalThis.crypto?.subtle) {
+      throw new SealedFetchError('INSECURE_CONTEXT', 'Web Crypto (crypto.subtle) is not available here: serve the page over https:// (or from localhost); nothing was sent');
+    }
 
     const headers = new Headers(req?.headers);
     new Headers(init?.headers).forEach((v, k) => headers.set(k, v));
