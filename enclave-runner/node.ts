@@ -1,10 +1,9 @@
-import { serve, type ServerType } from '@hono/node-server';
-import { createServer, type IncomingMessage, type RequestListener, type ServerOptions, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnclaveWorker, type EnclaveWorkerOptions, type PlainRequestLike } from './worker.ts';
 import { bufferedResponse, responseBytes } from '../gateway/forward/body.ts';
 import type { UpstreamFetch } from '../gateway/forward/index.ts';
-import { readBody, writeReply } from '../gateway/node-direct.ts';
+import { listen, readBody, writeReply } from '../gateway/node-direct.ts';
 import { pooledFetch } from '../gateway/node-pool.ts';
 
 export interface NodeWorkerOptions extends EnclaveWorkerOptions {
@@ -37,22 +36,13 @@ export async function startWorker(options: NodeWorkerOptions): Promise<RunningWo
   const pool = options.fetch ? null : pooledFetch();
   const worker = new EnclaveWorker(pool ? { ...options, fetch: gatewayFetch(pool.fetch) } : options);
   const host = options.host ?? '127.0.0.1';
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve(
-      {
-        fetch: worker.app.fetch,
-        port: options.port ?? 0,
-        hostname: host,
-        // Plain completions (exact POST paths) straight from node:http: the same handler, no Hono dispatch or Request.
-        createServer: ((opts: ServerOptions, hono: RequestListener) =>
-          createServer(opts, (req, res) => {
-            const direct = req.method === 'POST' ? worker.plain.get(req.url ?? '') : undefined;
-            if (direct) void serveDirect(direct, req, res);
-            else hono(req, res);
-          })) as typeof createServer,
-      },
-      () => resolve(s),
-    );
+  // Plain completions (exact POST paths) straight from node:http: the same handler, no Hono dispatch or Request.
+  const server = await listen({
+    fetch: worker.app.fetch,
+    port: options.port ?? 0,
+    hostname: host,
+    pick: (req) => (req.method === 'POST' ? worker.plain.get(req.url ?? '') : undefined),
+    direct: serveDirect,
   });
   const { port } = server.address() as AddressInfo;
   const url = options.publicUrl ?? `http://${host}:${port}`;

@@ -1,6 +1,7 @@
 // Node-only: serving plain completions straight from node:http, without Request/Response objects
 // or Hono dispatch, for the gateway and the worker adapters. Everything else goes through Hono.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type IncomingMessage, type RequestListener, type ServerOptions, type ServerResponse } from 'node:http';
 import { internalError, tooLarge } from './errors/index.ts';
 import type { PlainReply } from './forward/body.ts';
 
@@ -103,4 +104,37 @@ export function writeReply(reply: PlainReply, res: ServerResponse): void {
       res.destroy();
     }
   })();
+}
+
+/**
+ * Serves a Hono app on Node; a request `pick` returns a handler for is answered
+ * by `direct` straight from node:http (no Request/Response objects, no Hono
+ * dispatch), everything else by the app.
+ *
+ * @example
+ * const server = await listen({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', pick: (req) => routes.get(req.url ?? ''), direct: serveDirect });
+ */
+export function listen<H>(o: {
+  fetch: Parameters<typeof serve>[0] extends { fetch: infer F } ? F : never;
+  port: number;
+  hostname: string;
+  pick: (req: IncomingMessage) => H | undefined;
+  direct: (handler: H, req: IncomingMessage, res: ServerResponse) => Promise<void>;
+}): Promise<ServerType> {
+  return new Promise((resolve) => {
+    const s = serve(
+      {
+        fetch: o.fetch,
+        port: o.port,
+        hostname: o.hostname,
+        createServer: ((opts: ServerOptions, hono: RequestListener) =>
+          createServer(opts, (req, res) => {
+            const handler = o.pick(req);
+            if (handler) void o.direct(handler, req, res);
+            else hono(req, res);
+          })) as typeof createServer,
+      },
+      () => resolve(s),
+    );
+  });
 }

@@ -1,8 +1,6 @@
-import { serve, type ServerType } from '@hono/node-server';
-import { createServer, type RequestListener, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type GatewayOptions } from './app.ts';
-import { directRoute, serveDirect } from './node-direct.ts';
+import { directRoute, listen, serveDirect } from './node-direct.ts';
 import { pooledFetch } from './node-pool.ts';
 import { openLibsqlStorage, DEFAULT_DB_PATH } from './storage/libsql.ts';
 import type { Storage } from './storage/types.ts';
@@ -36,23 +34,14 @@ export async function startGateway(options: NodeGatewayOptions): Promise<Running
   const pool = pooledFetch();
   const gw = createGateway({ ...options, storage, fetch: pool.fetch });
   const host = options.host ?? '127.0.0.1';
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve(
-      {
-        fetch: gw.app.fetch,
-        port: options.port ?? 8787,
-        hostname: host,
-        // Plain completions without an Origin header are served straight from node:http
-        // (`Gateway.plain`): same handler, no Request/Response objects or Hono dispatch.
-        createServer: ((opts: ServerOptions, hono: RequestListener) =>
-          createServer(opts, (req, res) => {
-            const direct = req.headers.origin === undefined ? directRoute(req, gw.plain) : undefined;
-            if (direct) void serveDirect(direct, req, res);
-            else hono(req, res);
-          })) as typeof createServer,
-      },
-      () => resolve(s),
-    );
+  // Plain completions without an Origin header are served straight from node:http
+  // (`Gateway.plain`): same handler, no Request/Response objects or Hono dispatch.
+  const server = await listen({
+    fetch: gw.app.fetch,
+    port: options.port ?? 8787,
+    hostname: host,
+    pick: (req) => (req.headers.origin === undefined ? directRoute(req, gw.plain) : undefined),
+    direct: serveDirect,
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
