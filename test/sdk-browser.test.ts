@@ -1,12 +1,14 @@
 /**
- * The client SDK runs in a web browser (issue 4): test/browser/sdk-page.ts is
- * bundled with esbuild for the browser (ESM, no Node built-ins resolvable),
- * served with a tiny HTML page from a loopback HTTP server of its own, and
- * loaded in headless Chromium (Debian's /usr/bin/chromium, driven by
- * playwright-core). From the page it uses the official `openai` client with
- * `sealedFetch` against a real gateway and a demo worker under a pinned
- * simulated TEE, on another loopback port: every call is cross-origin, so the
- * gateway's CORS (preflights, exposed headers) is exercised for real.
+ * The client SDK runs in a web browser (issue 4): test/browser/sdk-page.ts,
+ * which runs the scenarios of test/runtimes/sdk-scenarios.ts (the same as
+ * test/sdk-workerd.test.ts runs in workerd), is bundled with esbuild for the
+ * browser (ESM, no Node built-ins resolvable), served with a tiny HTML page
+ * from a loopback HTTP server of its own, and loaded in headless Chromium
+ * (Debian's /usr/bin/chromium, driven by playwright-core). From the page it
+ * uses the official `openai` client with `sealedFetch` against a real gateway
+ * and a demo worker under a pinned simulated TEE, on another loopback port:
+ * every call is cross-origin, so the gateway's CORS (preflights, exposed
+ * headers) is exercised for real.
  *
  * The page is served with a strict Content-Security-Policy: scripts only from
  * its own origin and no eval, network only to the gateway.
@@ -16,38 +18,16 @@
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PolicyInput } from '../attestation/index.ts';
-import { toHex } from '../attestation/util/bytes.ts';
-import { DemoBackend, DEMO_MODEL_ID } from '../enclave-runner/backends/demo/index.ts';
-import { SimulatedTeeProvider } from '../enclave-runner/evidence/simulated.ts';
-import { startWorker, type RunningWorker } from '../enclave-runner/node.ts';
-import type { PageConfig, PageReport } from './browser/sdk-page.ts';
-import { startStack, type TestStack } from './stack.ts';
+import { bundle, type Bundle } from './runtimes/bundle.ts';
+import { startScenarioBackend, type ScenarioBackend } from './runtimes/sdk-backend.ts';
+import { expectNonStreamed, expectRefused, expectStreamed, expectTampered, expectWebSdkBundle } from './runtimes/sdk-assertions.ts';
+import type { ScenarioReport } from './runtimes/sdk-scenarios.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SKIP = existsSync(CHROMIUM) ? null : `${CHROMIUM} is not installed (apt-get install -y chromium; .ci/run does it in CI)`;
 if (SKIP) console.warn(`test/sdk-browser.test.ts SKIPPED: ${SKIP}`);
-
-const ENTRY = fileURLToPath(new URL('./browser/sdk-page.ts', import.meta.url));
-
-/** Bundles the page script the way a web app would (esbuild, browser platform, ESM). */
-async function bundlePage(): Promise<{ code: string; inputs: string[] }> {
-  const out = await build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    metafile: true,
-    logLevel: 'silent',
-  });
-  return { code: out.outputFiles[0]!.text, inputs: Object.keys(out.metafile.inputs) };
-}
 
 /** Serves the page and its bundle on a loopback port of its own (an origin other than the gateway's). */
 async function servePage(code: string, gatewayUrl: string): Promise<{ url: string; server: Server }> {
@@ -71,23 +51,20 @@ async function servePage(code: string, gatewayUrl: string): Promise<{ url: strin
 }
 
 describe.skipIf(SKIP !== null)(`the SDK in a browser (headless Chromium)${SKIP ? ` [skipped: ${SKIP}]` : ''}`, () => {
-  let stack: TestStack;
-  let worker: RunningWorker;
+  let backend: ScenarioBackend;
   let page: { url: string; server: Server } | null = null;
   let browser: Browser | null = null;
-  let policy: PolicyInput;
-  let bundle: { code: string; inputs: string[] };
-  let run: PageReport;
+  let script: Bundle;
+  let run: ScenarioReport;
   let browserVersion: string;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
-    stack = await startStack();
-    const tee = await SimulatedTeeProvider.create();
-    worker = await startWorker({ gatewayUrl: stack.gateway.url, backend: new DemoBackend(), tee });
-    policy = { allowSimulated: true, simulated: { signers: [toHex(tee.tee.publicKey)] } };
-    bundle = await bundlePage();
-    page = await servePage(bundle.code, stack.gateway.url);
+    backend = await startScenarioBackend();
+    const { config } = backend;
+    // As a web app would bundle it: browser platform, ESM.
+    script = await bundle(new URL('./browser/sdk-page.ts', import.meta.url), { platform: 'browser' });
+    page = await servePage(script.code, config.gatewayUrl);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
     browserVersion = browser.version();
     const tab = await browser.newPage();
@@ -95,7 +72,6 @@ describe.skipIf(SKIP !== null)(`the SDK in a browser (headless Chromium)${SKIP ?
     tab.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
-    const config: PageConfig = { gatewayUrl: stack.gateway.url, apiKey: stack.apiKey, model: DEMO_MODEL_ID, policy };
     await tab.goto(`${page.url}/?config=${encodeURIComponent(JSON.stringify(config))}`);
     await tab.waitForFunction(() => window.__sealgateReport !== undefined || window.__sealgateFailure !== undefined, null, { timeout: 60_000 });
     const failure = await tab.evaluate(() => window.__sealgateFailure);
@@ -106,25 +82,18 @@ describe.skipIf(SKIP !== null)(`the SDK in a browser (headless Chromium)${SKIP ?
   afterAll(async () => {
     await browser?.close().catch(() => {});
     if (page) await new Promise<void>((r) => page!.server.close(() => r()));
-    await worker?.kill().catch(() => {});
-    await stack?.close();
+    await backend?.close();
   });
 
   it('bundles for the browser: the SDK and attestation, no server code, no node: imports', () => {
-    expect(bundle.inputs.some((p) => p.startsWith('sdk/client/'))).toBe(true);
-    expect(bundle.inputs.some((p) => p.startsWith('attestation/'))).toBe(true);
-    expect(bundle.inputs.some((p) => p.includes('node_modules/openai/'))).toBe(true);
-    expect(bundle.inputs.filter((p) => /^(gateway|enclave-runner|cli)\//.test(p))).toEqual([]);
-    expect(bundle.inputs.filter((p) => p.startsWith('node:'))).toEqual([]);
-    // (openai mentions `import('node:buffer')` in an error message string: only real imports and requires count.)
-    expect([...bundle.code.matchAll(/(?:\bfrom\s*|\brequire\(\s*)["']node:[^"']*["']/g)].map((m) => m[0])).toEqual([]);
+    expectWebSdkBundle(script);
   });
 
   it('runs in Chromium on its own origin, cross-origin to the gateway, with native Web Crypto X25519 and Ed25519', () => {
     expect(browserVersion).toMatch(/^\d+\./);
     expect(run.runtime.userAgent).toMatch(/HeadlessChrome\/\d+/);
     expect(run.runtime.origin).toBe(page!.url);
-    expect(run.runtime.origin).not.toBe(new URL(stack.gateway.url).origin);
+    expect(run.runtime.origin).not.toBe(new URL(backend.config.gatewayUrl).origin);
     expect(run.runtime.isSecureContext).toBe(true); // loopback: Web Crypto's subtle is available
     expect(run.runtime.hasProcess).toBe(false);
     expect(run.runtime.hasBuffer).toBe(false);
@@ -134,65 +103,24 @@ describe.skipIf(SKIP !== null)(`the SDK in a browser (headless Chromium)${SKIP ?
     expect(consoleErrors).toEqual([]);
   });
 
+  // Every response the page's fetch got came from the gateway's other origin, through CORS.
   it('answers a non-streamed chat completion sealed, cross-origin, with a verified receipt', () => {
-    const r = run.nonStreamed;
-    expect(r.error).toBeNull();
-    expect(r.ok).toBe(true);
-    expect(r.fetched).toEqual(['/v1/workers', '/v1/sealed']);
-    expect(r.responseTypes).toEqual(['cors', 'cors']);
-    expect(r.mode).toBe('sealed');
-    expect(r.worker).toBe(worker.worker.id);
-    expect(r.text).toContain('payment bug');
-    expect(r.usage!.completion_tokens).toBeGreaterThan(0);
-    expect(r.usage!.total_tokens).toBe(r.usage!.prompt_tokens + r.usage!.completion_tokens);
-    expect(r.receipts).toHaveLength(1);
-    expect(r.receipts[0]).toMatchObject({
-      v: 1,
-      model: DEMO_MODEL_ID,
-      endpoint: 'chat.completions',
-      workerId: worker.worker.id,
-      infoWorkerId: worker.worker.id,
-      promptTokens: r.usage!.prompt_tokens,
-      completionTokens: r.usage!.completion_tokens,
-      attempts: 1,
-    });
-    expect(r.receipts[0]!.requestDigest).toMatch(/^[0-9a-f]{64}$/);
-    // x-request-id crossed CORS only because the gateway exposes it.
-    expect(r.receipts[0]!.requestId).toBeTruthy();
+    expectNonStreamed(run.nonStreamed, backend.served);
+    expect(run.nonStreamed.responseTypes).toEqual(['cors', 'cors']);
   });
 
   it('streams a chat completion chunk by chunk with usage, then checks the receipt', () => {
-    const r = run.streamed;
-    expect(r.error).toBeNull();
-    expect(r.ok).toBe(true);
-    expect(r.responseTypes.every((t) => t === 'cors')).toBe(true);
-    expect(r.mode).toBe('sealed');
-    expect(r.worker).toBe(worker.worker.id);
-    expect(r.text).toContain('payment bug');
-    expect(r.usage!.completion_tokens).toBeGreaterThan(5);
-    expect(r.chunks).toBeGreaterThan(r.usage!.completion_tokens);
-    expect(r.receipts).toHaveLength(1);
-    expect(r.receipts[0]).toMatchObject({ endpoint: 'chat.completions', workerId: worker.worker.id, completionTokens: r.usage!.completion_tokens });
-    expect(r.receipts[0]!.requestId).toBeTruthy();
+    expectStreamed(run.streamed, backend.served);
+    expect(run.streamed.responseTypes).toEqual(['cors', 'cors']);
   });
 
   it('refuses a worker its policy does not allow, with its typed code, before sending anything sealed', () => {
-    const r = run.refused;
-    expect(r.ok).toBe(false);
-    expect(r.receipts).toEqual([]);
-    expect(r.error).toMatchObject({
-      openaiClass: 'APIConnectionError',
-      sealed: { code: 'NO_VERIFIED_WORKER', workers: [{ id: worker.worker.id, code: 'SIMULATED_NOT_ALLOWED' }], attempts: 0 },
-    });
-    expect(r.fetched).toEqual(['/v1/workers']);
+    expectRefused(run.refused, backend.served);
+    expect(run.refused.responseTypes).toEqual(['cors']);
   });
 
   it('rejects a sealed response whose receipt frame was altered in transit', () => {
-    const r = run.tampered;
-    expect(r.ok).toBe(false);
-    expect(r.text).toBe('');
-    expect(r.receipts).toEqual([]);
-    expect(r.error!.sealed ?? r.error).toMatchObject({ code: 'RESPONSE_REJECTED', sealCode: 'OPEN_FAILED' });
-    expect(r.fetched).toEqual(['/v1/workers', '/v1/sealed']);
+    expectTampered(run.tampered);
+    expect(run.tampered.responseTypes).toEqual(['cors', 'cors']);
   });
 });
