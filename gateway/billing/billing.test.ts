@@ -28,7 +28,13 @@ let payer: KeyPair;
 let channels: Map<string, ChannelView>;
 let now: number;
 const ACCOUNT = 'acct_' + 'ab'.repeat(16);
-const reader = { readChannel: async (a: Address) => channels.get(a.toRawString()) ?? null };
+let chainDown = false;
+const reader = {
+  readChannel: async (a: Address) => {
+    if (chainDown) throw new Error('chain unreachable');
+    return channels.get(a.toRawString()) ?? null;
+  },
+};
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sealgate-billing-'));
@@ -36,6 +42,7 @@ beforeEach(async () => {
   operator = key();
   payer = key();
   now = 1_000_000;
+  chainDown = false;
   channels = new Map([
     [addr(1).toRawString(), { codeHash: Buffer.from(codeHashHex, 'hex'), state: 'open', disputeWindow: 86_400, paid: 0n, available: 1000n, payer: addr(9), payee: addr(7), payerPublicKey: payer.publicKey, payeePublicKey: operator.publicKey }],
   ]);
@@ -157,6 +164,20 @@ describe('balances', () => {
     // A top-up on chain counts as soon as the refusal re-reads it (at most once a second).
     channels.get(addr(1).toRawString())!.available = 2000n;
     now += 1001;
+    await b.admit(ACCOUNT);
+  });
+
+  it('serves from a recent deposit reading while the chain is unreachable, but not from a stale one', async () => {
+    const b = billing();
+    await b.bindDeposit(ACCOUNT, addr(1).toString());
+    await b.admit(ACCOUNT);
+    chainDown = true;
+    now += 50_000; // older than the 10 s refresh: served, a background refresh fails quietly
+    await b.admit(ACCOUNT);
+    now += 20_000; // older than six refresh periods: the gateway must read the chain again, and cannot
+    const e = await refusal(b.admit(ACCOUNT));
+    expect([e.status, e.code]).toEqual([503, 'billing_unavailable']);
+    chainDown = false;
     await b.admit(ACCOUNT);
   });
 

@@ -200,18 +200,30 @@ export class Billing {
     }
     const cached = this.credit.get(account);
     const age = cached ? this.now() - cached.at : Infinity;
+    const refreshMs = this.o.refreshMs ?? 10_000;
     let credit: bigint;
-    if (!cached) credit = await this.refreshCredit(account);
+    // A reading older than a few refresh periods (the chain unreachable since) is not trusted: the
+    // client may have closed its channel meanwhile. Waiting for a fresh one fails closed.
+    if (!cached || age > 6 * refreshMs) credit = await this.freshCredit(account);
     else {
       credit = cached.amount;
-      if (age > (this.o.refreshMs ?? 10_000)) void this.refreshCredit(account).catch(() => {});
+      if (age > refreshMs) void this.refreshCredit(account).catch(() => {});
     }
     if (credit > spent) return;
-    if (cached && age > 1_000) credit = await this.refreshCredit(account);
+    if (cached && age > 1_000) credit = await this.freshCredit(account);
     if (credit <= spent) {
       throw insufficientQuota(
         `This key's deposits (${credit} nanoton) are used up (${spent} nanoton spent). Deposit TON into a payment channel to the operator and bind it with POST /v1/billing/deposits.`,
       );
+    }
+  }
+
+  /** `refreshCredit` for a request waiting on it: a chain that cannot be read is a retryable 503. */
+  private async freshCredit(account: string): Promise<bigint> {
+    try {
+      return await this.refreshCredit(account);
+    } catch {
+      throw new ApiError(503, 'server_error', 'billing_unavailable', 'The gateway cannot read deposits on chain right now.', null, 5);
     }
   }
 
