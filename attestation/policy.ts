@@ -7,7 +7,7 @@ const hexOf = (bytes: number) =>
     .regex(new RegExp(`^(0x)?[0-9a-fA-F]{${bytes * 2}}$`), `expected ${bytes} bytes of hex`)
     .transform((s) => s.replace(/^0x/, '').toLowerCase());
 
-/** TCB statuses as Intel names them; AMD and NVIDIA verdicts map onto the same names. */
+/** TCB statuses as Intel names them, best first; AMD and NVIDIA verdicts map onto the same names. */
 export const TcbStatus = z.enum([
   'UpToDate',
   'SWHardeningNeeded',

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from './testdata.ts';
 
-export const SEALGATE_BIN = join(REPO_ROOT, 'bin', 'sealgate.mjs');
+/** The CLI under test; SEALGATE_TEST_BIN lets a scratch dispatcher stand in for bin/sealgate.mjs. */
+export const SEALGATE_BIN = process.env.SEALGATE_TEST_BIN ?? join(REPO_ROOT, 'bin', 'sealgate.mjs');
 
 /** Runs `sealgate <args>` to completion. */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -3,52 +3,23 @@
  * on the real samples in ../shared/testdata/attestation (expected outcomes
  * from its SOURCES.md) and on adversarial inputs generated here.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reportDataFor, SimulatedTee, type BindingClaims } from '../attestation/index.ts';
 import { toBase64, toHex } from '../attestation/util/bytes.ts';
-import { SEALGATE_BIN, startCli } from './cli.ts';
-import { ATTESTATION_TESTDATA, readSample, readSampleText, REPO_ROOT } from './testdata.ts';
+import type { VerifyOutcome } from '../cli/verify.ts';
+import { runCli, startCli } from './cli.ts';
+import { ATTESTATION_TESTDATA, readSample, readSampleText } from './testdata.ts';
 
-/** The CLI under test; SEALGATE_TEST_BIN lets a scratch dispatcher stand in for bin/sealgate.mjs. */
-const BIN = process.env.SEALGATE_TEST_BIN ?? SEALGATE_BIN;
 const T = ATTESTATION_TESTDATA;
 const sample = (p: string) => join(T, p);
 
-interface Outcome {
-  accepted: boolean;
-  kind: string;
-  code?: string;
-  reason?: string;
-  policyApplied: boolean;
-  notes: string[];
-  verdict?: {
-    kind: string;
-    measurements: Record<string, string>;
-    reportData?: string;
-    tcbStatus: string;
-    advisoryIds: string[];
-    expiresAt: number;
-    evaluatedAt: number;
-    details?: Record<string, unknown>;
-    gpus?: Array<Record<string, unknown>>;
-  };
-}
+type Outcome = VerifyOutcome;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, 'verify', ...args], { cwd: REPO_ROOT });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `sealgate verify <args>` as a child process. */
+const run = (args: string[]) => runCli(['verify', ...args]);
 
 /** Runs with --json, checks the exit code matches the verdict and that nothing crashed. */
 async function verify(args: string[]): Promise<{ exit: number | null; out: Outcome; stderr: string }> {

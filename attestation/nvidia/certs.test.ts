@@ -1,23 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { readSampleText } from '../../test/testdata.ts';
-import { AttestationError } from '../errors.ts';
 import { pemToDer, verifyChainToRoot } from './certs.ts';
 import { NVIDIA_DEVICE_ROOT_PEM } from './roots.ts';
+import { codeOf } from '../testkit.ts';
 
 /** Inside every certificate window of the nvtrust GH100 chain. */
 const NOW = 1_782_698_883;
 const chain = pemToDer(readSampleText('nvidia/nvtrust/hopperCertChain.txt'));
 const root = pemToDer(NVIDIA_DEVICE_ROOT_PEM)[0]!;
 
-async function codeOf(f: () => unknown): Promise<string> {
-  try {
-    await f();
-    return 'PASSED';
-  } catch (e) {
-    if (e instanceof AttestationError) return e.code;
-    throw e;
-  }
-}
 
 describe('NVIDIA certificate chains (verifyChainToRoot)', () => {
   it('verifies the GH100 chain to the pinned root, with or without the root in the chain', async () => {

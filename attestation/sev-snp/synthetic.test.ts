@@ -7,12 +7,12 @@
  * which also shows the ARK pinning: a forged "ARK-Milan" does not pass.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AttestationError } from '../errors.ts';
 import { parsePolicy } from '../policy.ts';
 import { concatBytes, fromHex, toHex, utf8 } from '../util/bytes.ts';
 import { encodeTcb, SnpGuestPolicyBits, type SnpProduct } from './abi.ts';
 import { sevSnpVerifier } from './index.ts';
 import { verifySnpReport, type SnpTrustedRootsByProduct } from './verify.ts';
+import { codeOf } from '../testkit.ts';
 
 // ------------------------------------------------------------ tiny DER writer
 
@@ -188,15 +188,6 @@ const NOW = Date.parse('2026-01-01T00:00:00Z') / 1000;
 const policy = (extra: Record<string, unknown> = {}) =>
   parsePolicy({ sevSnp: { measurements: [{ measurement: MEASUREMENT }], ...extra } });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AttestationError) return e.code;
-    throw e;
-  }
-  return 'PASSED';
-}
 
 describe('synthetic AMD hierarchy', () => {
   let milan: Hierarchy;
@@ -216,13 +207,13 @@ describe('synthetic AMD hierarchy', () => {
     const leaf = await makeLeaf(milan, { product: 'Milan', kind: 'vcek', tcb: milanTcb });
     const report = await makeReport(leaf.key, { version: 2, tcb: encodeTcb(milanTcb, 'Milan') });
     // Self-consistent forged chain in the collateral: the ARK key is not the pinned one.
-    expect(await code(verifySnpReport(report, { vcek: leaf.cert, ask: milan.ask, ark: milan.ark }, { now: NOW }))).toBe(
+    expect(await codeOf(verifySnpReport(report, { vcek: leaf.cert, ask: milan.ask, ark: milan.ark }, { now: NOW }))).toBe(
       'CERT_CHAIN_INVALID',
     );
     // No chain in the collateral: the pinned ASK did not sign this VCEK.
-    expect(await code(verifySnpReport(report, { vcek: leaf.cert }, { now: NOW }))).toBe('CERT_CHAIN_INVALID');
+    expect(await codeOf(verifySnpReport(report, { vcek: leaf.cert }, { now: NOW }))).toBe('CERT_CHAIN_INVALID');
     // The same report passes when the test hierarchy is the trust anchor.
-    expect(await code(verifySnpReport(report, { vcek: leaf.cert }, { now: NOW, trustedRoots: roots }))).toBe('PASSED');
+    expect(await codeOf(verifySnpReport(report, { vcek: leaf.cert }, { now: NOW, trustedRoots: roots }))).toBe('PASSED');
   });
 
   it('verifies a VLEK-signed report through the ASVK, and refuses it without a VLEK', async () => {
@@ -235,19 +226,19 @@ describe('synthetic AMD hierarchy', () => {
     expect(r.verdict.details).toMatchObject({ signingKey: 'vlek' });
     // With the KDS-style chain (ASVK then ARK) in the collateral.
     expect(
-      await code(verifySnpReport(report, { vlek: vlek.cert, certChain: [milan.asvk, milan.ark] }, { now: NOW, trustedRoots: roots })),
+      await codeOf(verifySnpReport(report, { vlek: vlek.cert, certChain: [milan.asvk, milan.ark] }, { now: NOW, trustedRoots: roots })),
     ).toBe('PASSED');
     // VLEK with the ASK in its chain: no issuer for it.
     expect(
-      await code(verifySnpReport(report, { vlek: vlek.cert, certChain: [milan.ask, milan.ark] }, { now: NOW, trustedRoots: roots })),
+      await codeOf(verifySnpReport(report, { vlek: vlek.cert, certChain: [milan.ask, milan.ark] }, { now: NOW, trustedRoots: roots })),
     ).toBe('CERT_CHAIN_INVALID');
     // Only a VCEK offered for a VLEK-signed report.
-    expect(await code(verifySnpReport(report, { vcek: vcek.cert }, { now: NOW, trustedRoots: roots }))).toBe(
+    expect(await codeOf(verifySnpReport(report, { vcek: vcek.cert }, { now: NOW, trustedRoots: roots }))).toBe(
       'COLLATERAL_UNAVAILABLE',
     );
     // A VCEK-signed claim with a VLEK signature: wrong key.
     const claimsVcek = await makeReport(vlek.key, { tcb: encodeTcb(milanTcb, 'Milan'), signingKey: 0 });
-    expect(await code(verifySnpReport(claimsVcek, { vcek: vcek.cert, vlek: vlek.cert }, { now: NOW, trustedRoots: roots }))).toBe(
+    expect(await codeOf(verifySnpReport(claimsVcek, { vcek: vcek.cert, vlek: vlek.cert }, { now: NOW, trustedRoots: roots }))).toBe(
       'QUOTE_SIGNATURE_INVALID',
     );
   });
@@ -261,7 +252,7 @@ describe('synthetic AMD hierarchy', () => {
     expect(r.reportedTcb).toMatchObject(tcb);
     // minTcb.fmc applies on Turin.
     expect(
-      await code(
+      await codeOf(
         verifySnpReport(report, { vcek: leaf.cert }, {
           now: NOW,
           trustedRoots: roots,
@@ -271,19 +262,19 @@ describe('synthetic AMD hierarchy', () => {
     ).toBe('TCB_STATUS_REJECTED');
     // A report with the Milan TCB layout for the same values does not match the Turin VCEK.
     const milanLayout = await makeReport(leaf.key, { tcb: encodeTcb(tcb, 'Milan'), cpuid: [0x1a, 0x02, 1] });
-    expect(await code(verifySnpReport(milanLayout, { vcek: leaf.cert }, { now: NOW, trustedRoots: roots }))).toBe(
+    expect(await codeOf(verifySnpReport(milanLayout, { vcek: leaf.cert }, { now: NOW, trustedRoots: roots }))).toBe(
       'SNP_KEY_MISMATCH',
     );
     // Other first 8 bytes of CHIP_ID.
     const otherChip = CHIP_ID.slice();
     otherChip[3]! ^= 1;
     const wrongChip = await makeReport(leaf.key, { tcb: encodeTcb(tcb, 'Turin'), chipId: otherChip });
-    expect(await code(verifySnpReport(wrongChip, { vcek: leaf.cert }, { now: NOW, trustedRoots: roots }))).toBe(
+    expect(await codeOf(verifySnpReport(wrongChip, { vcek: leaf.cert }, { now: NOW, trustedRoots: roots }))).toBe(
       'SNP_KEY_MISMATCH',
     );
     // CPUID claims Genoa but the VCEK is Turin.
     const genoaCpuid = await makeReport(leaf.key, { tcb: encodeTcb(tcb, 'Turin'), cpuid: [0x19, 0x11, 1] });
-    expect(await code(verifySnpReport(genoaCpuid, { vcek: leaf.cert }, { now: NOW, trustedRoots: roots }))).toBe(
+    expect(await codeOf(verifySnpReport(genoaCpuid, { vcek: leaf.cert }, { now: NOW, trustedRoots: roots }))).toBe(
       'SNP_KEY_MISMATCH',
     );
   });
@@ -302,13 +293,13 @@ describe('synthetic AMD hierarchy', () => {
     const leaf = await makeLeaf(milan, { product: 'Milan', kind: 'vcek', tcb: milanTcb });
     const tcb = encodeTcb(milanTcb, 'Milan');
     const run = async (r: Partial<ReportSpec>, p = policy()) =>
-      code(
+      codeOf(
         sevSnpVerifier.verify(await makeReport(leaf.key, { tcb, ...r }), { vcek: leaf.cert }, { now: NOW, policy: p }),
       );
     // sevSnpVerifier uses the pinned roots only: even a well-formed synthetic report is refused.
     expect(await run({})).toBe('CERT_CHAIN_INVALID');
     const viaRoots = async (r: Partial<ReportSpec>, p = policy()) =>
-      code(
+      codeOf(
         verifySnpReport(await makeReport(leaf.key, { tcb, ...r }), { vcek: leaf.cert }, {
           now: NOW,
           policy: p,
@@ -332,12 +323,12 @@ describe('synthetic AMD hierarchy', () => {
     const leaf = await makeLeaf(milan, { product: 'Milan', kind: 'vcek', tcb: milanTcb });
     const report = await makeReport(leaf.key, { tcb: encodeTcb(milanTcb, 'Milan') });
     const at = (iso: string) => verifySnpReport(report, { vcek: leaf.cert }, { now: Date.parse(iso) / 1000, trustedRoots: roots });
-    expect(await code(at('2023-12-31T23:59:59Z'))).toBe('CERT_NOT_YET_VALID');
-    expect(await code(at('2031-01-01T00:00:01Z'))).toBe('CERT_EXPIRED');
-    expect(await code(at('2031-01-01T00:00:00Z'))).toBe('PASSED');
+    expect(await codeOf(at('2023-12-31T23:59:59Z'))).toBe('CERT_NOT_YET_VALID');
+    expect(await codeOf(at('2031-01-01T00:00:01Z'))).toBe('CERT_EXPIRED');
+    expect(await codeOf(at('2031-01-01T00:00:00Z'))).toBe('PASSED');
     const noTcb = await makeLeaf(milan, { product: 'Milan', kind: 'vcek', tcb: milanTcb, omitTcb: true });
     const r2 = await makeReport(noTcb.key, { tcb: encodeTcb(milanTcb, 'Milan') });
-    expect(await code(verifySnpReport(r2, { vcek: noTcb.cert }, { now: NOW, trustedRoots: roots }))).toBe(
+    expect(await codeOf(verifySnpReport(r2, { vcek: noTcb.cert }, { now: NOW, trustedRoots: roots }))).toBe(
       'COLLATERAL_INVALID',
     );
   });

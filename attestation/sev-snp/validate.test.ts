@@ -1,24 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { readSample, readSampleText } from '../../test/testdata.ts';
-import { AttestationError } from '../errors.ts';
 import { parsePolicy, type PolicyInput } from '../policy.ts';
-import { fromHex, toHex } from '../util/bytes.ts';
+import { toHex } from '../util/bytes.ts';
 import { decodeTcb, parseSnpReport, SnpGuestPolicyBits } from './abi.ts';
 import { sevSnpVerifier } from './index.ts';
 import { validateSnpReport } from './validate.ts';
 import { verifySnpReport } from './verify.ts';
+import { codeOf } from '../testkit.ts';
+import { NOW_2025, NOW_GENOA, goReport, goVcek, virteeReport, virteeVcek, genoaReport, genoaVcek , unix } from './samples.testkit.ts';
 
-const S = 'sev-snp/';
-const t = (iso: string) => Date.parse(iso) / 1000;
-const NOW_2025 = t('2025-01-01T00:00:00Z');
-const NOW_GENOA = t('2026-06-29T02:12:49Z');
-
-const goReport = () => readSample(S + 'go-sev-guest/attestation.bin');
-const goVcek = () => readSample(S + 'go-sev-guest/vcek.testcer');
-const virteeReport = () => fromHex(readSampleText(S + 'virtee-sev/report_milan.hex').trim());
-const virteeVcek = () => readSample(S + 'virtee-sev/vcek_milan.der');
-const genoaReport = () => readSample(S + 'teep-agpl/report_genoa_v3.bin');
-const genoaVcek = () => readSample(S + 'teep-agpl/vcek_genoa.der');
 
 const measurementOf = (bytes: Uint8Array) => toHex(parseSnpReport(bytes).measurement);
 const OTHER_MEASUREMENT = 'ab'.repeat(48);
@@ -30,15 +19,6 @@ function policyFor(report: Uint8Array, sevSnp: Partial<NonNullable<PolicyInput['
   });
 }
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AttestationError) return e.code;
-    throw e;
-  }
-  return 'PASSED';
-}
 
 describe('sevSnpVerifier with a policy', () => {
   it('accepts the virtee Milan report under a policy built from its own measurement', async () => {
@@ -58,19 +38,19 @@ describe('sevSnpVerifier with a policy', () => {
   it('caps expiresAt at the earliest certificate notAfter', async () => {
     const policy = policyFor(genoaReport(), {}, { maxVerdictSeconds: 10 * 365 * 24 * 3600 });
     const v = await sevSnpVerifier.verify(genoaReport(), { vcek: genoaVcek() }, { policy, now: NOW_GENOA });
-    expect(v.expiresAt).toBe(t('2033-06-28T02:12:47Z'));
+    expect(v.expiresAt).toBe(unix('2033-06-28T02:12:47Z'));
   });
 
   it('rejects another measurement (MEASUREMENT_NOT_ALLOWED), and a hostData mismatch', async () => {
     const policy = parsePolicy({ sevSnp: { measurements: [{ measurement: OTHER_MEASUREMENT }] } });
-    expect(await code(sevSnpVerifier.verify(virteeReport(), { vcek: virteeVcek() }, { policy, now: NOW_2025 }))).toBe(
+    expect(await codeOf(sevSnpVerifier.verify(virteeReport(), { vcek: virteeVcek() }, { policy, now: NOW_2025 }))).toBe(
       'MEASUREMENT_NOT_ALLOWED',
     );
     const withHost = policyFor(virteeReport(), {
       measurements: [{ measurement: measurementOf(virteeReport()), hostData: '11'.repeat(32) }],
     });
     expect(
-      await code(sevSnpVerifier.verify(virteeReport(), { vcek: virteeVcek() }, { policy: withHost, now: NOW_2025 })),
+      await codeOf(sevSnpVerifier.verify(virteeReport(), { vcek: virteeVcek() }, { policy: withHost, now: NOW_2025 })),
     ).toBe('MEASUREMENT_NOT_ALLOWED');
     const hostOk = policyFor(virteeReport(), {
       measurements: [
@@ -85,7 +65,7 @@ describe('sevSnpVerifier with a policy', () => {
 
   it('rejects the go-sev-guest report: its guest policy 0xb0000 has DEBUG set (DEBUG_ENABLED)', async () => {
     const policy = policyFor(goReport());
-    expect(await code(sevSnpVerifier.verify(goReport(), { vcek: goVcek() }, { policy, now: NOW_2025 }))).toBe(
+    expect(await codeOf(sevSnpVerifier.verify(goReport(), { vcek: goVcek() }, { policy, now: NOW_2025 }))).toBe(
       'DEBUG_ENABLED',
     );
     // The same report verifies without a policy (signature and chain only): the SOURCES.md outcome.
@@ -94,7 +74,7 @@ describe('sevSnpVerifier with a policy', () => {
 
   it('rejects SMT when allowSmt is false, a VMPL outside the list, and a TCB below minTcb', async () => {
     const run = (policy: ReturnType<typeof parsePolicy>) =>
-      code(sevSnpVerifier.verify(genoaReport(), { vcek: genoaVcek() }, { policy, now: NOW_GENOA }));
+      codeOf(sevSnpVerifier.verify(genoaReport(), { vcek: genoaVcek() }, { policy, now: NOW_GENOA }));
     expect(await run(policyFor(genoaReport(), { allowSmt: false }))).toBe('ATTRIBUTES_REJECTED');
     expect(await run(policyFor(genoaReport(), { vmpl: [1, 2] }))).toBe('ATTRIBUTES_REJECTED');
     expect(await run(policyFor(genoaReport(), { vmpl: [0, 1] }))).toBe('PASSED');
@@ -119,7 +99,7 @@ describe('sevSnpVerifier with a policy', () => {
 
   it('refuses when the policy has no sevSnp section (KIND_NOT_ALLOWED)', async () => {
     const policy = parsePolicy({});
-    expect(await code(sevSnpVerifier.verify(genoaReport(), { vcek: genoaVcek() }, { policy, now: NOW_GENOA }))).toBe(
+    expect(await codeOf(sevSnpVerifier.verify(genoaReport(), { vcek: genoaVcek() }, { policy, now: NOW_GENOA }))).toBe(
       'KIND_NOT_ALLOWED',
     );
   });

@@ -1,26 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { readSample, readSampleText } from '../../test/testdata.ts';
 import { AttestationError } from '../errors.ts';
-import { fromHex, toBase64, toHex } from '../util/bytes.ts';
+import { toBase64, toHex } from '../util/bytes.ts';
 import { parseSnpCert, pemCertificates } from './cert.ts';
 import { normalizeSnpCollateral, type SnpCollateral } from './collateral.ts';
 import { SNP_REPORT_SIZE, SNP_SIGNED_LENGTH } from './abi.ts';
 import { verifySnpCaChain, verifySnpCertChain, verifySnpReport } from './verify.ts';
+import { NOW_2025, NOW_GENOA, goReport, goVcek, virteeReport, virteeVcek, genoaReport, genoaVcek, chainPem , unix, S } from './samples.testkit.ts';
 
-const S = 'sev-snp/';
-const t = (iso: string) => Date.parse(iso) / 1000;
-/** Inside every Milan/Turin sample window (VCEKs from 2022-09, 2023-04 and 2024-11; ASK/ARK to 2045+). */
-const NOW_2025 = t('2025-01-01T00:00:00Z');
-/** The teep Genoa capture time (the VCEK is valid from 2026-06-28T02:12:47Z). */
-const NOW_GENOA = t('2026-06-29T02:12:49Z');
-
-const goReport = () => readSample(S + 'go-sev-guest/attestation.bin');
-const goVcek = () => readSample(S + 'go-sev-guest/vcek.testcer');
-const virteeReport = () => fromHex(readSampleText(S + 'virtee-sev/report_milan.hex').trim());
-const virteeVcek = () => readSample(S + 'virtee-sev/vcek_milan.der');
-const genoaReport = () => readSample(S + 'teep-agpl/report_genoa_v3.bin');
-const genoaVcek = () => readSample(S + 'teep-agpl/vcek_genoa.der');
-const chainPem = (name: string) => readSampleText(S + `go-sev-guest/ask_ark_${name}.pem`);
 
 const toPem = (der: Uint8Array) =>
   `-----BEGIN CERTIFICATE-----\n${toBase64(der).replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
@@ -46,7 +33,7 @@ describe('SOURCES.md expected outcomes', () => {
     expect(toHex(r.verdict.reportData).startsWith('0102030405')).toBe(true);
     expect(r.verdict.measurements.measurement).toBe(toHex(r.report.measurement));
     // No policy: the earliest notAfter is the VCEK's, 2029-09-24T00:55:28Z.
-    expect(r.verdict.expiresAt).toBe(t('2029-09-24T00:55:28Z'));
+    expect(r.verdict.expiresAt).toBe(unix('2029-09-24T00:55:28Z'));
     // Also with only the VCEK (pinned ASK/ARK).
     await expect(verifySnpReport(goReport(), goVcek(), { now: NOW_2025 })).resolves.toBeDefined();
   });
@@ -251,7 +238,7 @@ describe('chain and validity', () => {
 
   it('is rejected before the chain window opens and after it closes', async () => {
     const { notBefore, notAfter } = goVcekCert();
-    expect(notBefore).toBe(t('2022-09-24T00:55:28Z'));
+    expect(notBefore).toBe(unix('2022-09-24T00:55:28Z'));
     const collateral = { vcek: goVcek(), certChain: chainPem('milan') };
     await expect(verifySnpReport(goReport(), collateral, { now: notBefore })).resolves.toBeDefined();
     await expect(verifySnpReport(goReport(), collateral, { now: notAfter })).resolves.toBeDefined();
@@ -263,11 +250,11 @@ describe('chain and validity', () => {
     );
     // Genoa: one second before the VCEK was issued.
     expect(
-      (await rejection(verifySnpReport(genoaReport(), { vcek: genoaVcek() }, { now: t('2026-06-28T02:12:46Z') })))
+      (await rejection(verifySnpReport(genoaReport(), { vcek: genoaVcek() }, { now: unix('2026-06-28T02:12:46Z') })))
         .code,
     ).toBe('CERT_NOT_YET_VALID');
     // The ARK window closes too (Milan ARK: 2045-10-22).
-    expect((await rejection(verifySnpCaChain(chainPem('milan'), { now: t('2045-10-23T00:00:00Z') }))).code).toBe(
+    expect((await rejection(verifySnpCaChain(chainPem('milan'), { now: unix('2045-10-23T00:00:00Z') }))).code).toBe(
       'CERT_EXPIRED',
     );
   });

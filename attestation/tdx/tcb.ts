@@ -11,18 +11,11 @@ import { children, decodeOid, decodeSmallUint, readWhole, TAG, type Tlv } from '
 import type { Certificate } from '../x509/index.ts';
 import type { SgxReportBody, TdReportBody } from './abi.ts';
 import { QeIdentityMismatchError, TdxModuleMismatchError } from './errors.ts';
+import { TcbStatus } from '../policy.ts';
 
-/** Intel TCB statuses, in the order dcap-qvl ranks them (best first). */
-export const TCB_STATUSES = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-] as const;
-export type IntelTcbStatus = (typeof TCB_STATUSES)[number];
+/** Intel TCB statuses, in the order dcap-qvl ranks them (best first): the policy's list. */
+export const TCB_STATUSES = TcbStatus.options;
+export type IntelTcbStatus = TcbStatus;
 
 const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${n * 2}}$`)).transform((s) => s.toLowerCase());
 const date = z.string().transform((s, ctx) => {

@@ -6,16 +6,8 @@ import { dcapSamples } from './fixtures.ts';
 import { tdxVerifier } from './index.ts';
 import { validateTcbStatus, validateTdReport } from './validate.ts';
 import { quoteMeasurements } from './verify.ts';
+import { codeOf } from '../testkit.ts';
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AttestationError) return e.code;
-    throw e;
-  }
-  return 'PASSED';
-}
 
 const sample = (prefix: string) => dcapSamples().find((s) => s.name.startsWith(prefix))!;
 

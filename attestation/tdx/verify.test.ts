@@ -9,16 +9,8 @@ import { parseTcbInfo, matchPlatformLevel, matchTdxModule, parsePckExtensions } 
 import { splitSignedJsonBody } from './collateral.ts';
 import { certificateKey, parseCertificate, verifyP256Raw } from '../x509/index.ts';
 import { utf8 } from '../util/bytes.ts';
+import { codeOf } from '../testkit.ts';
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AttestationError) return e.code;
-    throw e;
-  }
-  return 'PASSED';
-}
 
 describe('Intel DCAP outcomes from SOURCES.md', () => {
   for (const s of dcapSamples()) {

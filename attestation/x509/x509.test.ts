@@ -26,18 +26,10 @@ import {
   verifyCrl,
   type Certificate,
 } from './index.ts';
+import { codeOf } from '../testkit.ts';
 
 const iso = (s: string) => Date.parse(s) / 1000;
 
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    if (e instanceof AttestationError) return e.code;
-    throw e;
-  }
-  return 'PASSED';
-}
 
 const root = parseCertificate(readSample('intel-common/dcap-qvl/TrustedRootCA.der'));
 
