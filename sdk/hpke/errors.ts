@@ -36,7 +36,9 @@ export type SealErrorCode =
   /** The model in the clear routing metadata differs from the model in the sealed body. */
   | 'MODEL_MISMATCH'
   /** The sealed head, body or trailer messages do not follow the HTTP binding. */
-  | 'PROTOCOL_ERROR';
+  | 'PROTOCOL_ERROR'
+  /** A request names a session the recipient does not hold (never opened, evicted or expired): open a new one and resend. */
+  | 'UNKNOWN_SESSION';
 
 export class SealError extends Error {
   readonly code: SealErrorCode;

@@ -38,3 +38,13 @@ export {
 export { PROTOCOL_VERSION, HEADER_LENGTH, SEALED_REQUEST_TYPE, SEALED_RESPONSE_TYPE } from './wire.ts';
 export type { KemName, AeadName, KeyPair } from '../hpke/hpke.ts';
 export { signReceipt, verifyReceipt, signReceiptBatch, verifyReceiptBatch, MAX_BATCH_RECEIPTS, type ReceiptBatch, type VerifiedReceiptBatch, warmReceiptKey, digestHex, receiptCharge, isPrice, accountForApiKey, priceWithin, RECEIPT_TAG, type Receipt, type UnsignedReceipt, type Price } from './receipt.ts';
+export {
+  SessionSender,
+  SessionReceiver,
+  ReplayWindow,
+  SESSION_OPEN_TYPE,
+  SESSION_REQUEST_TYPE,
+  SESSION_INFO_LABEL,
+  SESSION_REQUEST_LABEL,
+  type SessionReceiverOptions,
+} from './session.ts';

@@ -5,6 +5,7 @@ import { buildVectors } from './vector-gen.ts';
 import { openRequestDeterministic, sealRequestDeterministic } from './testing.ts';
 import {
   ReplayGuard,
+  SessionReceiver,
   SealError,
   bindingKeysFor,
   generateRecipientKeys,
@@ -121,6 +122,17 @@ describe('committed protocol test vectors (sdk/protocol/vectors.json)', () => {
       const pts = opener.push(hexToBytes(v.response));
       opener.end();
       expect(pts.map(bytesToHex)).toEqual(v.chunks.map((c) => c.pt));
+    });
+  }
+});
+
+describe('committed session vectors (sdk/protocol/vectors.json, sessions)', () => {
+  for (const v of committed.sessions) {
+    it(`${v.name}: the committed open is accepted and its requests open`, async () => {
+      const kp = { secretKey: hexToBytes(v.skR), publicKey: hexToBytes(v.pkR) };
+      const r = new SessionReceiver({ keys: v.kem === 'X25519' ? { x25519: kp } : { xwing: kp }, replayGuard: new ReplayGuard({ ttlMs: 60_000 }) });
+      expect(await r.accept(hexToBytes(v.open), hexToBytes(v.openAad))).toBe(v.sessionId);
+      for (const q of v.requests) expect(bytesToHex(r.open(hexToBytes(q.message), hexToBytes(v.aad)).body)).toBe(q.body);
     });
   }
 });

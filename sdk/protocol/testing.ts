@@ -11,6 +11,8 @@ import {
   type SealRequestOptions,
   type SealedRequest,
 } from './request.ts';
+import { SessionSender } from './session.ts';
+import type { AeadName } from '../hpke/hpke.ts';
 
 /** ikmE: 32+ bytes for X25519 (DeriveKeyPair input), exactly 64 bytes (eseed) for X-Wing. */
 export function sealRequestDeterministic(opts: SealRequestOptions, ikmE: Uint8Array): Promise<SealedRequest> {
@@ -20,4 +22,9 @@ export function sealRequestDeterministic(opts: SealRequestOptions, ikmE: Uint8Ar
 /** responseNonce: max(Nn, Nk) bytes (16 for AES-128-GCM, 32 for ChaCha20-Poly1305). */
 export function openRequestDeterministic(opts: OpenRequestOptions, responseNonce: Uint8Array): Promise<OpenedRequest> {
   return openRequestWith(opts, { responseNonce });
+}
+
+/** A session open with fixed encapsulation randomness (same sizes as for sealRequestDeterministic). */
+export function openSessionDeterministic(recipient: SealRequestOptions['recipient'], aad: Uint8Array, aead: AeadName, ikmE: Uint8Array) {
+  return SessionSender.openWith(recipient, aad, aead, { ikmE });
 }

@@ -11,6 +11,7 @@ import {
   DHKEM_X25519,
   HKDF_SHA256,
   KDF_HKDF_SHA256,
+  SenderContext,
   XWING,
   aeadByName,
   setupBaseR,
@@ -19,7 +20,8 @@ import {
   type AeadName,
   type KemName,
 } from '../hpke/hpke.ts';
-import { openRequestDeterministic, sealRequestDeterministic } from './testing.ts';
+import { openRequestDeterministic, openSessionDeterministic, sealRequestDeterministic } from './testing.ts';
+import { requestContext, sessionInfo } from './session.ts';
 import { requestInfo } from './request.ts';
 import { deriveResponseKeys, responseNonceLength } from './response.ts';
 import { HEADER_LENGTH } from './wire.ts';
@@ -49,7 +51,61 @@ function fill(len: number, start: number): Uint8Array {
   return out;
 }
 
-export async function buildVectors(): Promise<{ note: string; vectors: ProtocolVector[] }> {
+export interface SessionVector {
+  name: string;
+  kem: KemName;
+  aead: AeadName;
+  skR: string;
+  pkR: string;
+  ikmE: string;
+  openAad: string;
+  open: string;
+  sessionId: string;
+  aad: string;
+  /** Requests 0 and 1 of the session, with the per-request AEAD key and base nonce (recomputed from the HPKE exporter). */
+  requests: Array<{ n: number; body: string; message: string; key: string; baseNonce: string }>;
+}
+
+/** Session vectors (docs/PROTOCOL.md §13): an open and two requests per suite. */
+async function buildSessionVectors(body: Uint8Array, aad: Uint8Array): Promise<SessionVector[]> {
+  const out: SessionVector[] = [];
+  const openAad = utf8('{"worker":"wk_0123456789abcdef01234567"}');
+  let n = 0;
+  for (const kemName of ['X25519', 'X-Wing'] as const) {
+    for (const aeadName of ['AES-128-GCM', 'ChaCha20-Poly1305'] as const) {
+      n++;
+      const kem = kemName === 'X25519' ? DHKEM_X25519 : XWING;
+      const aead = aeadByName(aeadName);
+      const kp = kem.deriveKeyPair(utf8(`sealgate test vector recipient ${kemName}`));
+      const ikmE = fill(kemName === 'X25519' ? 32 : 64, 0x30 + 0x10 * n);
+      const { session, message } = await openSessionDeterministic({ kem: kemName, publicKey: kp.publicKey }, openAad, aeadName, ikmE);
+      const s = suite(kem.id, KDF_HKDF_SHA256, aead.id);
+      const enc = message.subarray(HEADER_LENGTH, HEADER_LENGTH + kem.Nenc);
+      const ctx = await setupBaseR(s, enc, kp.secretKey, sessionInfo(message.subarray(0, HEADER_LENGTH)));
+      const requests = [0, 1].map((i) => {
+        const b = utf8(`${new TextDecoder().decode(body)} #${i}`);
+        const rc = requestContext(ctx, s, i, SenderContext);
+        return { n: i, body: bytesToHex(b), message: bytesToHex(session.seal(b, aad).message), key: bytesToHex(rc.key), baseNonce: bytesToHex(rc.baseNonce) };
+      });
+      out.push({
+        name: `session ${kemName} / HKDF-SHA256 / ${aeadName}`,
+        kem: kemName,
+        aead: aeadName,
+        skR: bytesToHex(kp.secretKey),
+        pkR: bytesToHex(kp.publicKey),
+        ikmE: bytesToHex(ikmE),
+        openAad: bytesToHex(openAad),
+        open: bytesToHex(message),
+        sessionId: session.id,
+        aad: bytesToHex(aad),
+        requests,
+      });
+    }
+  }
+  return out;
+}
+
+export async function buildVectors(): Promise<{ note: string; vectors: ProtocolVector[]; sessions: SessionVector[] }> {
   const vectors: ProtocolVector[] = [];
   const body = utf8(
     JSON.stringify({ model: 'demo-1', stream: true, messages: [{ role: 'user', content: 'canary-7f3a: say hi' }] }),
@@ -115,5 +171,6 @@ export async function buildVectors(): Promise<{ note: string; vectors: ProtocolV
       'SELF-GENERATED sealgate protocol vectors (deterministic: fixed ikmR, ikmE and response nonce injected through sdk/protocol/testing.ts). ' +
       'Built on HPKE checked against the official RFC 9180 and X-Wing draft vectors in sdk/hpke/vectors/. See docs/PROTOCOL.md.',
     vectors,
+    sessions: await buildSessionVectors(body, aad),
   };
 }
