@@ -8,19 +8,27 @@
  *   AEAD 0x0001 AES-128-GCM, 0x0003 ChaCha20-Poly1305
  *
  * TypeScript on top of @noble/* and, for X25519, Web Crypto where the runtime
- * has it (./native.ts, noble fallback): no `node:` imports, no Buffer, so it
- * runs in browsers, Cloudflare Workers and Node alike.
+ * has it (./native.ts, noble fallback); ML-KEM-768 and SHA-3 are our own
+ * (./mlkem768.ts, ./keccak.ts: byte-identical to noble, several times faster).
+ * No `node:` imports, no Buffer, so it runs in browsers, Cloudflare Workers
+ * and Node alike.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
-import { ml_kem768, type KEMPrepared } from '@noble/post-quantum/ml-kem.js';
 import { extract, expand } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { SealError } from './errors.ts';
 import { ChaChaPolyKey, FAST_CHACHA, NobleChaChaPolyKey } from './chacha20poly1305.ts';
+import { sha3_256, shake256 } from './keccak.ts';
+import {
+  keygen as mlkemKeygen,
+  prepareDecapsulationKey,
+  prepareEncapsulationKey,
+  type PreparedDecapsulationKey,
+  type PreparedEncapsulationKey,
+} from './mlkem768.ts';
 import { x25519Dh, x25519Generate, x25519Secret, type X25519Secret } from './native.ts';
 
 // ---------------------------------------------------------------------------
@@ -225,8 +233,8 @@ function extractAndExpandX25519(dh: Uint8Array, kemContext: Uint8Array): Uint8Ar
 }
 
 // ---------------------------------------------------------------------------
-// X-Wing (draft-connolly-cfrg-xwing-kem-10), built here over noble ML-KEM-768
-// and the X25519 above (native when available).
+// X-Wing (draft-connolly-cfrg-xwing-kem-10), built here over our ML-KEM-768
+// (./mlkem768.ts) and the X25519 above (native when available).
 //
 //   expandDecapsulationKey(sk): expanded = SHAKE256(sk, 96)
 //     (pk_M, sk_M) = ML-KEM-768.KeyGen_internal(expanded[0:32], expanded[32:64])
@@ -243,21 +251,28 @@ const MLKEM_PK = 1184;
 const MLKEM_CT = 1088;
 
 interface XWingExpanded {
-  /** ML-KEM-768 decapsulation key (2400 bytes). */
-  dkM: Uint8Array;
-  /** ML-KEM public key, pre-expanded (matrix Â, t̂, H(ek)): public data. */
-  preparedM: KEMPrepared;
+  /** ML-KEM-768 decapsulation key, checked and expanded (ŝ, Â, t̂, H(ek), z). */
+  preparedM: PreparedDecapsulationKey;
   skX: Uint8Array;
   pkX: Uint8Array;
   pk: Uint8Array;
 }
 
-function xwingExpand(seed: Uint8Array): Omit<XWingExpanded, 'preparedM'> {
-  const expanded = shake256(seed, { dkLen: 96 });
-  const { publicKey: pkM, secretKey: dkM } = ml_kem768.keygen(expanded.subarray(0, 64));
+function xwingExpand(seed: Uint8Array): { dkM: Uint8Array; skX: Uint8Array; pkX: Uint8Array; pk: Uint8Array } {
+  const expanded = shake256(seed, 96);
+  const { encapsulationKey: pkM, decapsulationKey: dkM } = mlkemKeygen(expanded.subarray(0, 32), expanded.subarray(32, 64));
   const skX = expanded.slice(64, 96);
+  expanded.fill(0);
   const pkX = x25519.getPublicKey(skX);
   return { dkM, skX, pkX, pk: concat(pkM, pkX) };
+}
+
+/** The X-Wing public key of a seed, wiping the expanded secret parts. */
+function xwingPublicKey(seed: Uint8Array): Uint8Array {
+  const { dkM, skX, pk } = xwingExpand(seed);
+  dkM.fill(0);
+  skX.fill(0);
+  return pk;
 }
 
 /** Recipient-side cache of expanded X-Wing keys, per secret-key (seed) array object. */
@@ -266,22 +281,23 @@ const xwingExpandedKeys = new WeakMap<Uint8Array, XWingExpanded>();
 function xwingExpandedFor(seed: Uint8Array): XWingExpanded {
   let e = xwingExpandedKeys.get(seed);
   if (!e) {
-    const x = xwingExpand(seed);
-    e = { ...x, preparedM: ml_kem768.prepare(x.pk.subarray(0, MLKEM_PK)) };
+    const { dkM, skX, pkX, pk } = xwingExpand(seed);
+    e = { preparedM: prepareDecapsulationKey(dkM), skX, pkX, pk };
+    dkM.fill(0); // the prepared key holds what decapsulation needs
     xwingExpandedKeys.set(seed, e);
   }
   return e;
 }
 
 /** Sender-side cache of prepared ML-KEM public keys (public data), keyed by the X-Wing public key's hex. */
-const xwingPrepared = new Map<string, KEMPrepared>();
+const xwingPrepared = new Map<string, PreparedEncapsulationKey>();
 const XWING_PREPARED_MAX = 64;
 
-function preparedFor(pkM: Uint8Array): KEMPrepared {
+function preparedFor(pkM: Uint8Array): PreparedEncapsulationKey {
   const id = bytesToHex(pkM);
   let p = xwingPrepared.get(id);
   if (!p) {
-    p = ml_kem768.prepare(pkM); // throws on a bad encapsulation key (modulus check)
+    p = prepareEncapsulationKey(pkM); // throws KEM_FAILED on a bad encapsulation key (modulus check)
     xwingPrepared.set(id, p);
     if (xwingPrepared.size > XWING_PREPARED_MAX) xwingPrepared.delete(xwingPrepared.keys().next().value as string);
   }
@@ -289,7 +305,7 @@ function preparedFor(pkM: Uint8Array): KEMPrepared {
 }
 
 function xwingCombine(ssM: Uint8Array, ssX: Uint8Array, ctX: Uint8Array, pkX: Uint8Array): Uint8Array {
-  return sha3_256(concat(ssM, ssX, ctX, pkX, XWING_LABEL));
+  return sha3_256(ssM, ssX, ctX, pkX, XWING_LABEL);
 }
 
 /** Keep a promise from being reported as unhandled while synchronous work runs before it is awaited. */
@@ -313,18 +329,18 @@ export const XWING: Kem = {
   Nsk: 32,
   generateKeyPair() {
     const secretKey = randomBytes(32);
-    return { secretKey, publicKey: xwingExpand(secretKey).pk };
+    return { secretKey, publicKey: xwingPublicKey(secretKey) };
   },
   deriveKeyPair(ikm) {
     requireBytes('ikm', ikm);
-    const secretKey = shake256(ikm, { dkLen: 32 });
-    return { secretKey, publicKey: xwingExpand(secretKey).pk };
+    const secretKey = shake256(ikm, 32);
+    return { secretKey, publicKey: xwingPublicKey(secretKey) };
   },
   publicKeyOf(secretKey) {
     if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) {
       throw new SealError('KEY_MISMATCH', 'X-Wing secret key must be 32 bytes');
     }
-    return xwingExpand(secretKey).pk.slice();
+    return xwingPublicKey(secretKey);
   },
   async encap(pkR, ikmE) {
     if (!(pkR instanceof Uint8Array) || pkR.length !== 1216) {
@@ -351,7 +367,7 @@ export const XWING: Kem = {
     let ctM: Uint8Array;
     let ssM: Uint8Array;
     try {
-      ({ cipherText: ctM, sharedSecret: ssM } = preparedFor(pkM).encapsulate(ikmE ? ikmE.slice(0, 32) : randomBytes(32)));
+      ({ cipherText: ctM, sharedSecret: ssM } = preparedFor(pkM).encapsulate(ikmE ? ikmE.slice(0, 32) : undefined));
     } catch (cause) {
       throw new SealError('KEM_FAILED', 'X-Wing encapsulation failed (invalid public key)', { cause });
     }
@@ -372,7 +388,7 @@ export const XWING: Kem = {
     let ssM: Uint8Array;
     try {
       // ML-KEM decapsulation never fails on a well-sized ciphertext (implicit rejection).
-      ssM = e.preparedM.decapsulate(ctM, e.dkM);
+      ssM = e.preparedM.decapsulate(ctM);
     } catch (cause) {
       throw new SealError('KEM_FAILED', 'X-Wing decapsulation failed', { cause });
     }
