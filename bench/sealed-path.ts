@@ -302,7 +302,7 @@ try {
   }
   out.push('');
   const impl = await nativeSupport();
-  out.push(`| per request (median), X25519 via ${impl.x25519}, Ed25519 via ${impl.ed25519}, ML-KEM-768 via @noble/post-quantum | CPU ms | wall ms |`);
+  out.push(`| per request (median), X25519 via ${impl.x25519}, Ed25519 via ${impl.ed25519}, ML-KEM-768 via sdk/hpke/mlkem768.ts | CPU ms | wall ms |`);
   out.push('|---|---|---|');
   for (const [k, v] of Object.entries(requestCosts)) out.push(`| ${k} | ${v.cpu.toFixed(3)} | ${v.wall.toFixed(3)} |`);
   out.push('On the TTFT critical path: client sealRequest with a prepared sender (sealedFetch keeps 2 ready per verified worker key and refills each one after the request that took it is dispatched) + worker openRequest; the receipt is signed and checked after the last token.');

@@ -29,7 +29,7 @@ import {
   type PreparedDecapsulationKey,
   type PreparedEncapsulationKey,
 } from './mlkem768.ts';
-import { x25519Dh, x25519Generate, x25519Secret, type X25519Secret } from './native.ts';
+import { x25519Dh, x25519Generate, x25519Secret, x25519Start, type X25519Secret } from './native.ts';
 
 // ---------------------------------------------------------------------------
 // Identifiers
@@ -384,7 +384,9 @@ export const XWING: Kem = {
     const e = xwingExpandedFor(skR);
     const ctM = enc.subarray(0, MLKEM_CT);
     const ctX = enc.slice(MLKEM_CT);
-    const xPart = started((async () => x25519Dh(await x25519Secret(e.skX, true), ctX, false))());
+    // X25519 first, up to the point where its scalar multiplication runs on the thread pool, then
+    // ML-KEM on this thread meanwhile.
+    const finishX = await x25519Start(await x25519Secret(e.skX, true), ctX, false); // KEM_FAILED on an invalid ct_X
     let ssM: Uint8Array;
     try {
       // ML-KEM decapsulation never fails on a well-sized ciphertext (implicit rejection).
@@ -392,7 +394,7 @@ export const XWING: Kem = {
     } catch (cause) {
       throw new SealError('KEM_FAILED', 'X-Wing decapsulation failed', { cause });
     }
-    const ssX = await xPart; // KEM_FAILED on an invalid / small-order ct_X
+    const ssX = await finishX(); // KEM_FAILED on a small-order ct_X
     return xwingCombine(ssM, ssX, ctX, e.pkX);
   },
 };

@@ -206,22 +206,44 @@ export async function x25519Generate(randomSk: () => Uint8Array): Promise<{ secr
  * per-request ephemeral ones). Errors are SealError('KEM_FAILED').
  */
 export async function x25519Dh(secret: X25519Secret, pk: Uint8Array, cachePublic: boolean): Promise<Uint8Array> {
-  let dh: Uint8Array;
-  if (secret.native) {
-    try {
-      const load = () => subtle!.importKey('raw', buf(pk), X25519_ALG, true, []);
-      const pub = cachePublic ? await x25519PublicKeys.get(pk, load) : await load();
-      dh = new Uint8Array(await subtle!.deriveBits({ name: 'X25519', public: pub }, secret.native, 256));
-    } catch (cause) {
-      throw kemFailed(cause);
-    }
-  } else {
+  return (await x25519Start(secret, pk, cachePublic))();
+}
+
+/**
+ * X25519 in two steps: the returned promise resolves once the native work has
+ * been handed to the thread pool (after the peer key's import), to a function
+ * that awaits its result. A caller can run synchronous work in between, in
+ * parallel with the thread pool: X-Wing's ML-KEM half.
+ */
+export async function x25519Start(secret: X25519Secret, pk: Uint8Array, cachePublic: boolean): Promise<() => Promise<Uint8Array>> {
+  if (!secret.native) {
+    let dh: Uint8Array;
     try {
       dh = x25519.getSharedSecret(secret.raw!, pk);
     } catch (cause) {
       throw kemFailed(cause);
     }
+    return async () => checkedDh(dh);
   }
+  let pending: Promise<ArrayBuffer>;
+  try {
+    const load = () => subtle!.importKey('raw', buf(pk), X25519_ALG, true, []);
+    const pub = cachePublic ? await x25519PublicKeys.get(pk, load) : await load();
+    pending = subtle!.deriveBits({ name: 'X25519', public: pub }, secret.native, 256);
+  } catch (cause) {
+    throw kemFailed(cause);
+  }
+  pending.catch(() => {}); // awaited by the returned function; not unhandled meanwhile
+  return async () => {
+    try {
+      return checkedDh(new Uint8Array(await pending));
+    } catch (cause) {
+      throw cause instanceof SealError ? cause : kemFailed(cause);
+    }
+  };
+}
+
+function checkedDh(dh: Uint8Array): Uint8Array {
   if (isAllZero(dh)) throw new SealError('KEM_FAILED', 'X25519 produced the all-zero shared secret');
   return dh;
 }
