@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EnclaveWorker, type EnclaveWorkerOptions, type PlainRequestLike } from './worker.ts';
-import { bufferedResponse, responseBytes } from '../gateway/forward/body.ts';
+import { EnclaveWorker, type EnclaveWorkerOptions, type RequestLike } from './worker.ts';
+import { bufferedResponse, heldBytes, responseBytes, streamsBody } from '../gateway/forward/body.ts';
 import type { UpstreamFetch } from '../gateway/forward/index.ts';
 import { listen, readBody, writeReply } from '../gateway/node-direct.ts';
 import { pooledFetch } from '../gateway/node-pool.ts';
@@ -36,12 +36,12 @@ export async function startWorker(options: NodeWorkerOptions): Promise<RunningWo
   const pool = options.fetch ? null : pooledFetch();
   const worker = new EnclaveWorker(pool ? { ...options, fetch: gatewayFetch(pool.fetch) } : options);
   const host = options.host ?? '127.0.0.1';
-  // Plain completions (exact POST paths) straight from node:http: the same handler, no Hono dispatch or Request.
+  // Completions and sealed requests (exact POST paths) straight from node:http: the same handler, no Hono dispatch or Request.
   const server = await listen({
     fetch: worker.app.fetch,
     port: options.port ?? 0,
     hostname: host,
-    pick: (req) => (req.method === 'POST' ? worker.plain.get(req.url ?? '') : undefined),
+    pick: (req) => (req.method === 'POST' ? worker.direct.get(req.url ?? '') : undefined),
     direct: serveDirect,
   });
   const { port } = server.address() as AddressInfo;
@@ -74,8 +74,8 @@ export async function startWorker(options: NodeWorkerOptions): Promise<RunningWo
   };
 }
 
-/** Runs a plain handler on a node:http request and writes its answer (buffered answers without a stream). */
-async function serveDirect(handler: (req: PlainRequestLike) => Promise<Response>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Runs a handler on a node:http request and writes its answer (buffered answers without a stream). */
+async function serveDirect(handler: (req: RequestLike) => Promise<Response>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const abort = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) abort.abort(new Error('client went away'));
@@ -93,8 +93,10 @@ async function serveDirect(handler: (req: PlainRequestLike) => Promise<Response>
     });
     const headers: Record<string, string> = {};
     answer.headers.forEach((v, k) => (headers[k] = v));
-    const streamed = (headers['content-type'] ?? '').includes('text/event-stream') && answer.body;
-    writeReply({ status: answer.status, headers, body: streamed ? answer.body! : await responseBytes(answer) }, res);
+    // A buffered answer's bytes first: touching `answer.body` would build a stream for nothing.
+    const held = heldBytes(answer);
+    const streamed = !held && streamsBody(headers['content-type'] ?? '') && answer.body;
+    writeReply({ status: answer.status, headers, body: streamed ? answer.body! : (held ?? (await responseBytes(answer))) }, res);
   } catch {
     // As Hono answers a handler that throws.
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=UTF-8' });

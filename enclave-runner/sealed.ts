@@ -6,8 +6,10 @@ import { Endpoint } from '../gateway/registry/index.ts';
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from '../gateway/schemas/openai.ts';
 import { isSealError, openRequest, signReceipt, type Price, type Receipt, type ReplayGuard } from '../sdk/protocol/index.ts';
 import { SEALED_RESPONSE_TYPE } from '../sdk/protocol/wire.ts';
+import { bufferedResponse } from '../gateway/forward/body.ts';
 import { errorResponse, type Backend } from './backends/types.ts';
 import type { WorkerKeys } from './keys.ts';
+import type { RequestLike } from './worker.ts';
 
 
 const SCHEMAS = {
@@ -35,7 +37,7 @@ const json = (x: unknown) => utf8(JSON.stringify(x));
  * and model mismatches, runs the backend, and answers with a sealed stream of
  * head, body chunks and a trailer carrying the signed receipt.
  */
-export async function serveSealed(req: Request, ctx: SealedContext, release: () => void): Promise<Response> {
+export async function serveSealed(req: RequestLike, ctx: SealedContext, release: () => void): Promise<Response> {
   let released = false;
   const done = () => {
     if (!released) {
@@ -51,7 +53,7 @@ export async function serveSealed(req: Request, ctx: SealedContext, release: () 
   }
 }
 
-async function handle(req: Request, ctx: SealedContext, done: () => void): Promise<Response> {
+async function handle(req: RequestLike, ctx: SealedContext, done: () => void): Promise<Response> {
   const endpoint = Endpoint.safeParse(req.headers.get('x-sealgate-endpoint'));
   const model = req.headers.get('x-sealgate-model');
   if (!endpoint.success || !model) {
@@ -224,5 +226,5 @@ function concatFrames(frames: Uint8Array[]): Uint8Array {
 }
 
 function sealedResponse(frames: Uint8Array[]): Response {
-  return new Response(concatFrames(frames) as Uint8Array<ArrayBuffer>, { status: 200, headers: { 'content-type': SEALED_RESPONSE_TYPE } });
+  return bufferedResponse(concatFrames(frames), { status: 200, headers: { 'content-type': SEALED_RESPONSE_TYPE } });
 }

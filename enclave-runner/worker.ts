@@ -50,10 +50,10 @@ export class RegistrationError extends Error {
 }
 
 /**
- * What the plain handler reads of a request: a `Request` satisfies it, and the
- * Node adapter passes one without building a `Request` (`EnclaveWorker.plain`).
+ * What the request handlers read of a request: a `Request` satisfies it, and the
+ * Node adapter passes one without building a `Request` (`EnclaveWorker.direct`).
  */
-export interface PlainRequestLike {
+export interface RequestLike {
   headers: { get(name: string): string | null };
   arrayBuffer(): Promise<ArrayBuffer | Uint8Array>;
   signal: AbortSignal;
@@ -79,8 +79,8 @@ const SCHEMAS = {
 export class EnclaveWorker {
   readonly keys: WorkerKeys = generateWorkerKeys();
   readonly app = new Hono();
-  /** The plain completion routes (POST path -> handler), for the Node adapter's direct path; the same handler as `app`'s. */
-  readonly plain = new Map<string, (req: PlainRequestLike) => Promise<Response>>();
+  /** The completion routes and `/v1/sealed` (POST path -> handler), for the Node adapter's direct path; the same handler as `app`'s. */
+  readonly direct = new Map<string, (req: RequestLike) => Promise<Response>>();
   id: string | null = null;
   private token: string | null = null;
   private admittedAt = 0;
@@ -106,33 +106,15 @@ export class EnclaveWorker {
     warmWorkerKeys(this.keys).catch(() => {});
     this.gateway = opts.gatewayUrl.replace(/\/+$/, '');
     this.app.get('/healthz', (c) => c.json({ status: this.draining ? 'draining' : 'ok', inFlight: this.inFlight }));
-    this.app.post('/v1/sealed', (c) => {
-      const req = c.req.raw;
-      if (!this.authorized(req) || !this.id) {
-        return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
-      }
-      if (this.draining) return errorResponse(503, 'This worker is draining.', null, 'worker_draining');
-      this.inFlight++;
-      return serveSealed(
-        req,
-        {
-          workerId: this.id,
-          keys: this.keys,
-          backend: this.opts.backend,
-          replay: this.replay,
-          priceOf: (model) => this.priceOf(model),
-          onReceipt: (receipt) => this.queueReceipt(receipt),
-        },
-        () => this.release(),
-      );
-    });
+    this.app.post('/v1/sealed', (c) => this.sealed(c.req.raw));
+    this.direct.set('/v1/sealed', (req) => this.sealed(req));
     for (const [endpoint, path] of [
       ['chat.completions', '/v1/chat/completions'],
       ['completions', '/v1/completions'],
       ['embeddings', '/v1/embeddings'],
     ] as const) {
       this.app.post(path, (c) => this.serve(endpoint, c.req.raw));
-      this.plain.set(path, (req) => this.serve(endpoint, req));
+      this.direct.set(path, (req) => this.serve(endpoint, req));
     }
   }
 
@@ -146,7 +128,7 @@ export class EnclaveWorker {
    * bytes). It is signed with the others of its delivery batch: nobody but the
    * gateway receives it, so one signature per batch does.
    */
-  private plainReceipt(req: PlainRequestLike, endpoint: Endpoint, model: string, usage: Usage | null, requestDigest: string, responseDigest: string) {
+  private plainReceipt(req: RequestLike, endpoint: Endpoint, model: string, usage: Usage | null, requestDigest: string, responseDigest: string) {
     if (!this.id) return;
     this.queueReceipt({
           v: 1,
@@ -235,12 +217,33 @@ export class EnclaveWorker {
     this.opts.onEvent?.(e);
   }
 
-  private authorized(req: PlainRequestLike): boolean {
+  private authorized(req: RequestLike): boolean {
     const token = bearerToken(req.headers.get('authorization'));
     return !!token && !!this.token && equalBytes(utf8(token), utf8(this.token));
   }
 
-  private async serve(endpoint: Endpoint, req: PlainRequestLike): Promise<Response> {
+  /** A sealed request (docs/PROTOCOL.md §12), counted in flight until its answer is sent. */
+  private async sealed(req: RequestLike): Promise<Response> {
+    if (!this.authorized(req) || !this.id) {
+      return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
+    }
+    if (this.draining) return errorResponse(503, 'This worker is draining.', null, 'worker_draining');
+    this.inFlight++;
+    return serveSealed(
+      req,
+      {
+        workerId: this.id,
+        keys: this.keys,
+        backend: this.opts.backend,
+        replay: this.replay,
+        priceOf: (model) => this.priceOf(model),
+        onReceipt: (receipt) => this.queueReceipt(receipt),
+      },
+      () => this.release(),
+    );
+  }
+
+  private async serve(endpoint: Endpoint, req: RequestLike): Promise<Response> {
     if (!this.authorized(req)) return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
     if (this.draining) return errorResponse(503, 'This worker is draining.', null, 'worker_draining');
     let raw: unknown;

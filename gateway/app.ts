@@ -52,23 +52,23 @@ export interface Gateway {
   router: Router;
   billing: Billing;
   /**
-   * The plain completion routes (POST path -> handler) without Hono, for the
-   * Node adapter: the same handler as the routes, with the request id, key
-   * check, error envelopes and the headers the middleware adds to a request
-   * without an `Origin` header (those with one go through Hono for CORS).
+   * The completion routes and `/v1/sealed` (POST path -> handler) without
+   * Hono, for the Node adapter: the same handler as the routes, with the
+   * request id, key check, error envelopes and the headers the middleware adds
+   * to a request without an `Origin` header (those with one go through Hono for CORS).
    */
-  plain: Map<string, (req: DirectPlainRequest) => Promise<PlainReply>>;
+  direct: Map<string, (req: DirectRequest) => Promise<PlainReply>>;
   /** Writes buffered request-log rows. */
   flush(): Promise<void>;
 }
 
-/** A plain completion request handed over without a `Request` object (see `Gateway.plain`). */
-export interface DirectPlainRequest {
+/** A request handed over without a `Request` object (see `Gateway.direct`). */
+export interface DirectRequest {
   /** A request header by lower-case name. */
   header(name: string): string | undefined;
   /** The whole body; a 413 `ApiError` past `limit` bytes. */
   body(limit: number): Promise<Uint8Array>;
-  /** Aborted when the client goes away. */
+  /** Aborted when the client goes away before the whole answer is sent. */
   signal: AbortSignal;
 }
 
@@ -268,11 +268,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   type PlainSchema = typeof ChatCompletionRequest | typeof CompletionRequest | typeof EmbeddingRequest;
 
   /**
-   * The plain completion handler, run by its Hono route and by `Gateway.plain`
-   * (the Node adapter's direct path, which skips the middleware above: a check
-   * added there for these routes belongs here, or in `plain` below).
+   * A handler shared by a Hono route and `Gateway.direct` (the Node adapter's
+   * direct path, which skips the middleware above: a check added there for
+   * these routes belongs in the handler, or in `route` below).
    */
-  const handlePlain = async (endpoint: Endpoint, path: string, schema: PlainSchema, requestId: string, key: ApiKeyRecord, req: DirectPlainRequest): Promise<PlainReply> => {
+  type Handler = (requestId: string, key: ApiKeyRecord, req: DirectRequest) => Promise<PlainReply>;
+
+  const handlePlain = async (endpoint: Endpoint, path: string, schema: PlainSchema, requestId: string, key: ApiKeyRecord, req: DirectRequest): Promise<PlainReply> => {
     const started = performance.now();
     limiter.admit(key.id, { rpm: key.rpm ?? o.rpm, tpm: key.tpm ?? o.tpm }, now());
     const account = accountForKeyHash(key.hash);
@@ -310,30 +312,64 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   };
 
+  // --- sealed path: ciphertext in, ciphertext out (docs/PROTOCOL.md §12) ---
+
+  /** Sealed requests awaiting their worker's receipt, by request id (bounded, oldest dropped first). */
+  const pending = new Map<string, { keyId: string; model: string; endpoint: Endpoint; workerId: string; started: number }>();
+
+  const handleSealed: Handler = async (requestId, key, req) => {
+    limiter.admit(key.id, { rpm: key.rpm ?? o.rpm, tpm: key.tpm ?? o.tpm }, now());
+    const endpoint = EndpointSchema.safeParse(req.header('x-sealgate-endpoint'));
+    const model = req.header('x-sealgate-model');
+    const workerId = req.header('x-sealgate-worker');
+    if (!endpoint.success) throw invalidRequest('x-sealgate-endpoint must be chat.completions, completions or embeddings.', 'x-sealgate-endpoint');
+    if (!model || model.length > 256) throw invalidRequest('x-sealgate-model is required.', 'x-sealgate-model');
+    if (!workerId || !/^wk_[0-9a-f]{24}$/.test(workerId)) throw invalidRequest('x-sealgate-worker must name an admitted worker.', 'x-sealgate-worker');
+    const account = accountForKeyHash(key.hash);
+    if (billing.enabled) await billing.admit(account);
+    const cap = parsePriceCap(req.header('x-sealgate-max-price'));
+    const price = registry.get(workerId)?.prices.get(model);
+    if (cap && price && !withinCap(price, cap)) throw overPriceCap(model);
+    const body = await req.body(o.maxBodyBytes);
+    const started = performance.now();
+    pending.set(requestId, { keyId: key.id, model, endpoint: endpoint.data, workerId, started });
+    if (pending.size > 100_000) pending.delete(pending.keys().next().value!);
+    return forwardSealed(
+      forwardDeps,
+      { endpoint: endpoint.data, model, workerId, body, requestId, signal: req.signal, headers: { 'x-sealgate-mode': 'sealed', 'x-request-id': requestId }, account },
+      ({ status, outcome }) => {
+        if (outcome !== 'broken' && status === 200) return; // the receipt completes the record
+        pending.delete(requestId);
+        recordRequest({ requestId, keyId: key.id, endpoint: endpoint.data, model, workerId, mode: 'sealed', status, usage: null, started, outcome });
+      },
+    );
+  };
+
   /** What the middleware adds to a /v1 answer for a request without `Origin` (CORS). */
   const directHeaders: Record<string, string> =
     corsOptions.origin === '*'
       ? { 'access-control-allow-origin': '*', 'access-control-expose-headers': corsOptions.exposeHeaders.join(',') }
       : { 'access-control-expose-headers': corsOptions.exposeHeaders.join(','), vary: 'Origin' };
 
-  const plain = new Map<string, (req: DirectPlainRequest) => Promise<PlainReply>>();
+  const direct = new Map<string, (req: DirectRequest) => Promise<PlainReply>>();
 
-  const serve = (endpoint: Endpoint, path: string, schema: PlainSchema) => {
+  /** Serves POST `path` with `handler`, both through Hono and in `direct`. */
+  const route = (path: string, handler: Handler) => {
     app.post(path, async (c) =>
       replyResponse(
-        await handlePlain(endpoint, path, schema, c.get('requestId'), c.get('apiKey'), {
+        await handler(c.get('requestId'), c.get('apiKey'), {
           header: (name) => c.req.header(name),
           body: (limit) => readBytes(c.req.raw, limit),
           signal: c.req.raw.signal,
         }),
       ),
     );
-    plain.set(path, async (req) => {
+    direct.set(path, async (req) => {
       const requestId = newRequestId();
       let reply: PlainReply;
       try {
         const key = await auth.authenticate(req.header('authorization'), now());
-        reply = await handlePlain(endpoint, path, schema, requestId, key, req);
+        reply = await handler(requestId, key, req);
       } catch (e) {
         const err = e instanceof ApiError ? e : internalError();
         log({ event: 'error', requestId, status: err.status, code: err.code });
@@ -345,40 +381,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   };
 
-  // --- sealed path: ciphertext in, ciphertext out (docs/PROTOCOL.md §12) ---
-
-  /** Sealed requests awaiting their worker's receipt, by request id (bounded, oldest dropped first). */
-  const pending = new Map<string, { keyId: string; model: string; endpoint: Endpoint; workerId: string; started: number }>();
-
-  app.post('/v1/sealed', async (c) => {
-    const key = c.get('apiKey');
-    const requestId = c.get('requestId');
-    limiter.admit(key.id, { rpm: key.rpm ?? o.rpm, tpm: key.tpm ?? o.tpm }, now());
-    const endpoint = EndpointSchema.safeParse(c.req.header('x-sealgate-endpoint'));
-    const model = c.req.header('x-sealgate-model');
-    const workerId = c.req.header('x-sealgate-worker');
-    if (!endpoint.success) throw invalidRequest('x-sealgate-endpoint must be chat.completions, completions or embeddings.', 'x-sealgate-endpoint');
-    if (!model || model.length > 256) throw invalidRequest('x-sealgate-model is required.', 'x-sealgate-model');
-    if (!workerId || !/^wk_[0-9a-f]{24}$/.test(workerId)) throw invalidRequest('x-sealgate-worker must name an admitted worker.', 'x-sealgate-worker');
-    const account = accountForKeyHash(key.hash);
-    if (billing.enabled) await billing.admit(account);
-    const cap = parsePriceCap(c.req.header('x-sealgate-max-price'));
-    const price = registry.get(workerId)?.prices.get(model);
-    if (cap && price && !withinCap(price, cap)) throw overPriceCap(model);
-    const body = await readBytes(c.req.raw, o.maxBodyBytes);
-    const started = performance.now();
-    pending.set(requestId, { keyId: key.id, model, endpoint: endpoint.data, workerId, started });
-    if (pending.size > 100_000) pending.delete(pending.keys().next().value!);
-    return forwardSealed(
-      forwardDeps,
-      { endpoint: endpoint.data, model, workerId, body, requestId, signal: c.req.raw.signal, headers: { 'x-sealgate-mode': 'sealed', 'x-request-id': requestId }, account },
-      ({ status, outcome }) => {
-        if (outcome !== 'broken' && status === 200) return; // the receipt completes the record
-        pending.delete(requestId);
-        recordRequest({ requestId, keyId: key.id, endpoint: endpoint.data, model, workerId, mode: 'sealed', status, usage: null, started, outcome });
-      },
-    );
-  });
+  route('/v1/sealed', handleSealed);
 
   /**
    * A worker's signed usage receipt (plain or sealed request), verified against
@@ -441,11 +444,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** A provider's voucher; public, since only the channel's payee can be paid with it. */
   app.get('/v1/payouts/:channel', async (c) => c.json(await billing.payoutVoucher(c.req.param('channel'))));
 
-  serve('chat.completions', '/v1/chat/completions', ChatCompletionRequest);
-  serve('completions', '/v1/completions', CompletionRequest);
-  serve('embeddings', '/v1/embeddings', EmbeddingRequest);
+  for (const [endpoint, path, schema] of [
+    ['chat.completions', '/v1/chat/completions', ChatCompletionRequest],
+    ['completions', '/v1/completions', CompletionRequest],
+    ['embeddings', '/v1/embeddings', EmbeddingRequest],
+  ] as const) {
+    route(path, (requestId, key, req) => handlePlain(endpoint, path, schema, requestId, key, req));
+  }
 
-  return { app, registry, router, billing, plain, flush: () => requestLog.flush() };
+  return { app, registry, router, billing, direct, flush: () => requestLog.flush() };
 }
 
 /** Request ids: a random per-process prefix and a counter (unique, cheap; not secrets). */

@@ -1,19 +1,10 @@
-// Node-only: serving plain completions straight from node:http, without Request/Response objects
-// or Hono dispatch, for the gateway and the worker adapters. Everything else goes through Hono.
+// Node-only: serving completions and sealed requests straight from node:http, without Request/Response
+// objects or Hono dispatch, for the gateway and the worker adapters. Everything else goes through Hono.
 import { serve, type ServerType } from '@hono/node-server';
 import { createServer, type IncomingMessage, type RequestListener, type ServerOptions, type ServerResponse } from 'node:http';
 import { internalError, tooLarge } from './errors/index.ts';
+import type { DirectRequest } from './app.ts';
 import type { PlainReply } from './forward/body.ts';
-
-/** A plain request as the direct handlers take it. */
-export interface DirectRequest {
-  /** A request header by lower-case name. */
-  header(name: string): string | undefined;
-  /** The whole body; a 413 `ApiError` past `limit` bytes. */
-  body(limit: number): Promise<Uint8Array>;
-  /** Aborted when the client goes away before the answer is sent. */
-  signal: AbortSignal;
-}
 
 export type DirectHandler = (req: DirectRequest) => Promise<PlainReply>;
 
@@ -97,7 +88,16 @@ export function writeReply(reply: PlainReply, res: ServerResponse): void {
         const { done, value } = await reader.read();
         if (done) break;
         if (closed) return;
-        if (!res.write(value)) await new Promise<void>((r) => (closed ? r() : res.once('drain', r).once('close', r)));
+        if (!res.write(value)) {
+          await new Promise<void>((r) => {
+            if (closed) return r();
+            const go = () => {
+              res.off('drain', go).off('close', go); // not left behind on every wait of a long stream
+              r();
+            };
+            res.on('drain', go).on('close', go);
+          });
+        }
       }
       res.end();
     } catch {

@@ -134,7 +134,9 @@ function dispatchPost(agent: Agent): UpstreamPost {
           if (mode === 'whole') {
             chunks.push(chunk);
             size += chunk.length;
-          } else if (mode === 'stream' && sc) {
+          } else if (mode === 'stream' && sc && chunk.length > 0) {
+            // A resumed parser hands over an empty chunk first: queued, it would pause the socket
+            // again with nothing read, and a reader keeping up would spin on empty chunks.
             sc.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
             if ((sc.desiredSize ?? 1) <= 0) c.pause();
           }

@@ -34,13 +34,13 @@ export async function startGateway(options: NodeGatewayOptions): Promise<Running
   const pool = pooledFetch();
   const gw = createGateway({ ...options, storage, fetch: pool.fetch });
   const host = options.host ?? '127.0.0.1';
-  // Plain completions without an Origin header are served straight from node:http
-  // (`Gateway.plain`): same handler, no Request/Response objects or Hono dispatch.
+  // Completions and sealed requests without an Origin header are served straight from node:http
+  // (`Gateway.direct`): same handler, no Request/Response objects or Hono dispatch.
   const server = await listen({
     fetch: gw.app.fetch,
     port: options.port ?? 8787,
     hostname: host,
-    pick: (req) => (req.headers.origin === undefined ? directRoute(req, gw.plain) : undefined),
+    pick: (req) => (req.headers.origin === undefined ? directRoute(req, gw.direct) : undefined),
     direct: serveDirect,
   });
   const { port } = server.address() as AddressInfo;

@@ -1,3 +1,5 @@
+import { SEALED_RESPONSE_TYPE } from '../../sdk/protocol/wire.ts';
+
 /**
  * Responses that were read whole carry their bytes under this symbol, so the
  * next reader takes them directly instead of through a Web stream (which is
@@ -12,14 +14,18 @@ export function bufferedResponse(bytes: Uint8Array, init: ResponseInit): Respons
   return res;
 }
 
+/** The body of a `bufferedResponse`, or undefined (read it the standard way). */
+export function heldBytes(res: Response): Uint8Array | undefined {
+  return (res as unknown as Record<symbol, Uint8Array | undefined>)[BYTES];
+}
+
 /** The whole body of `res`, without a stream when it was buffered. */
 export async function responseBytes(res: Response): Promise<Uint8Array> {
-  const held = (res as unknown as Record<symbol, Uint8Array | undefined>)[BYTES];
-  return held ?? new Uint8Array(await res.arrayBuffer());
+  return heldBytes(res) ?? new Uint8Array(await res.arrayBuffer());
 }
 
 /**
- * A plain-path answer before it becomes a `Response`: the Hono routes wrap it
+ * An answer (plain or sealed path) as plain data before it becomes a `Response`: the Hono routes wrap it
  * in one, the Node adapter writes it to the socket directly (Response and
  * Headers objects cost more per request on Node than the rest of a hop).
  */
@@ -27,7 +33,7 @@ export interface PlainReply {
   status: number;
   /** Lower-case header names. */
   headers: Record<string, string>;
-  /** The whole body, or a stream (SSE). */
+  /** The whole body, or a stream (SSE, sealed frames). */
   body: Uint8Array | string | ReadableStream<Uint8Array>;
 }
 
@@ -38,7 +44,7 @@ export function replyResponse(reply: PlainReply): Response {
 
 /**
  * A worker's answer as the gateway needs it: whole when it is JSON (or an
- * error), streamed otherwise (SSE).
+ * error), streamed otherwise (SSE, sealed responses).
  */
 export interface UpstreamAnswer {
   status: number;
@@ -56,9 +62,14 @@ export interface UpstreamAnswer {
  */
 export type UpstreamPost = (url: string, headers: Record<string, string>, body: string | Uint8Array, signal: AbortSignal, failFast?: boolean) => Promise<UpstreamAnswer>;
 
+/** Whether a body of this type is passed on as it arrives (SSE, a sealed response) rather than read whole. */
+export function streamsBody(contentType: string): boolean {
+  return contentType.includes('text/event-stream') || contentType.includes(SEALED_RESPONSE_TYPE);
+}
+
 /** Whether an answer with this status and type is read whole rather than streamed. */
 export function readWhole(status: number, contentType: string): boolean {
-  return status >= 400 || status === 204 || !contentType.includes('text/event-stream');
+  return status >= 400 || status === 204 || !streamsBody(contentType);
 }
 
 /** An `UpstreamPost` over any fetch (Workers, tests): Web streams only where the answer streams. */

@@ -49,7 +49,7 @@ export type Completion = (r: { workerId: string | null; status: number; usage: U
 const posts = new WeakMap<UpstreamFetch, UpstreamPost>();
 
 /** The POST function for `fetch`: its own `post` when it has one, else one over it. */
-function postFor(fetcher: UpstreamFetch): UpstreamPost {
+export function postFor(fetcher: UpstreamFetch): UpstreamPost {
   if (fetcher.post) return fetcher.post;
   let p = posts.get(fetcher);
   if (!p) posts.set(fetcher, (p = postViaFetch(fetcher)));
@@ -193,7 +193,7 @@ export async function forwardPlain(deps: ForwardDeps, req: ForwardRequest, compl
 }
 
 /** A stream of one chunk. */
-function single(bytes: Uint8Array): ReadableStream<Uint8Array> {
+export function single(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new ReadableStream({
     start(c) {
       if (bytes.length) c.enqueue(bytes);
@@ -203,6 +203,6 @@ function single(bytes: Uint8Array): ReadableStream<Uint8Array> {
 }
 
 /** Reads a stream to its end. */
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }

@@ -1,6 +1,7 @@
 import { ApiError, invalidRequest, isErrorEnvelope } from '../errors/index.ts';
 import type { Endpoint } from '../registry/index.ts';
-import type { ForwardDeps } from './index.ts';
+import { postFor, readAll, single, type ForwardDeps } from './index.ts';
+import type { PlainReply, UpstreamAnswer } from './body.ts';
 
 import { SEALED_REQUEST_TYPE, SEALED_RESPONSE_TYPE } from '../../sdk/protocol/wire.ts';
 
@@ -18,6 +19,8 @@ export interface SealedForwardRequest {
 
 const workerUnavailable = (message: string) => new ApiError(503, 'server_error', 'worker_unavailable', message, null, 1);
 
+const dec = new TextDecoder();
+
 /**
  * Carries a sealed request to the one worker it is sealed to and its sealed
  * response back, byte for byte: nothing here parses either. Only the client
@@ -28,7 +31,7 @@ export async function forwardSealed(
   deps: ForwardDeps,
   req: SealedForwardRequest,
   onEnd: (r: { status: number; outcome: 'complete' | 'broken' | 'cancelled' }) => void,
-): Promise<Response> {
+): Promise<PlainReply> {
   const w = deps.registry.get(req.workerId);
   if (!w || !deps.registry.isRoutable(w)) throw workerUnavailable(`Worker ${req.workerId} is not admitted right now.`);
   if (!w.models.get(req.model)?.has(req.endpoint)) {
@@ -41,11 +44,19 @@ export async function forwardSealed(
   const onClientAbort = () => attempt.abort(req.signal.reason);
   req.signal.addEventListener('abort', onClientAbort, { once: true });
   const timer = setTimeout(() => attempt.abort(new DOMException('first byte timeout', 'TimeoutError')), deps.firstByteTimeoutMs);
-  let res: Response;
+  /** Gives up before the first sealed byte: retryable, the client seals to its next worker. */
+  const failed = (why: string) => {
+    clearTimeout(timer);
+    req.signal.removeEventListener('abort', onClientAbort);
+    lease.done({ ok: false });
+    return new ApiError(502, 'server_error', 'worker_failed', `Worker ${req.workerId} ${why}.`, null, 1);
+  };
+  let res: UpstreamAnswer;
   try {
-    res = await deps.fetch(w.url + '/v1/sealed', {
-      method: 'POST',
-      headers: {
+    // A 5xx or 429 comes back at once without its body (failFast).
+    res = await postFor(deps.fetch)(
+      w.url + '/v1/sealed',
+      {
         authorization: `Bearer ${w.token}`,
         'content-type': SEALED_REQUEST_TYPE,
         'x-request-id': req.requestId,
@@ -54,43 +65,38 @@ export async function forwardSealed(
         'x-sealgate-worker': req.workerId,
         'x-sealgate-account': req.account,
       },
-      body: req.body as Uint8Array<ArrayBuffer>,
-      signal: attempt.signal,
-    });
+      req.body,
+      attempt.signal,
+    );
   } catch {
-    clearTimeout(timer);
-    req.signal.removeEventListener('abort', onClientAbort);
-    lease.done({ ok: false });
-    throw new ApiError(502, 'server_error', 'worker_failed', `Worker ${req.workerId} failed before answering.`, null, 1);
+    throw failed('failed before answering');
   }
+  if (res.status >= 500 || res.status === 429) throw failed(`answered ${res.status}`);
   const headers = { ...req.headers, 'x-sealgate-worker': w.id };
-  if (res.status >= 500 || res.status === 429 || !res.body) {
-    clearTimeout(timer);
-    await res.body?.cancel().catch(() => {});
-    lease.done({ ok: false });
-    throw new ApiError(502, 'server_error', 'worker_failed', `Worker ${req.workerId} answered ${res.status}.`, null, 1);
-  }
   if (res.status !== 200) {
-    clearTimeout(timer);
     // The worker refused in clear (cannot open, replay, model mismatch): no content in these.
-    const text = await res.text();
-    lease.done({ ok: true, latencyMs: performance.now() - started });
     let env: unknown = null;
     try {
-      env = JSON.parse(text);
+      env = JSON.parse(dec.decode(res.bytes ?? (await readAll(res.stream!))));
     } catch {
       env = null;
     }
+    clearTimeout(timer);
+    req.signal.removeEventListener('abort', onClientAbort);
+    lease.done({ ok: true, latencyMs: performance.now() - started });
     onEnd({ status: res.status, outcome: 'complete' });
-    return Response.json(
-      isErrorEnvelope(env) ? env : { error: { message: `Worker refused the sealed request (${res.status}).`, type: 'invalid_request_error', param: null, code: null } },
-      { status: res.status, headers: { ...headers, 'x-should-retry': 'false' } },
-    );
+    return {
+      status: res.status,
+      headers: { ...headers, 'content-type': 'application/json', 'x-should-retry': 'false' },
+      body: JSON.stringify(
+        isErrorEnvelope(env) ? env : { error: { message: `Worker refused the sealed request (${res.status}).`, type: 'invalid_request_error', param: null, code: null } },
+      ),
+    };
   }
   // The first sealed bytes are read before answering (still under the first-byte timeout), as on the
   // plain path: a worker that dies before its first byte is a retryable 502, and the first chunk is
   // ready the moment the client's connection asks for it.
-  const reader = res.body.getReader();
+  const reader = (res.stream ?? single(res.bytes!)).getReader();
   let first: ReadableStreamReadResult<Uint8Array>;
   try {
     first = await reader.read();
@@ -99,10 +105,8 @@ export async function forwardSealed(
   }
   clearTimeout(timer);
   if (first.done) {
-    req.signal.removeEventListener('abort', onClientAbort);
     await reader.cancel().catch(() => {});
-    lease.done({ ok: false });
-    throw new ApiError(502, 'server_error', 'worker_failed', `Worker ${req.workerId} closed its sealed response before the first byte.`, null, 1);
+    throw failed('closed its sealed response before the first byte');
   }
   const latencyMs = performance.now() - started;
   let pending: Uint8Array | null = first.value;
@@ -114,8 +118,10 @@ export async function forwardSealed(
     lease.done({ ok: outcome !== 'broken', latencyMs });
     onEnd({ status: outcome === 'broken' ? 502 : 200, outcome });
   };
-  return new Response(
-    new ReadableStream<Uint8Array>({
+  return {
+    status: 200,
+    headers: { ...headers, 'content-type': SEALED_RESPONSE_TYPE, 'cache-control': 'no-cache' },
+    body: new ReadableStream<Uint8Array>({
       async pull(controller) {
         if (pending) {
           controller.enqueue(pending);
@@ -139,6 +145,5 @@ export async function forwardSealed(
         await reader.cancel().catch(() => {});
       },
     }),
-    { status: 200, headers: { ...headers, 'content-type': SEALED_RESPONSE_TYPE, 'cache-control': 'no-cache' } },
-  );
+  };
 }
