@@ -79,7 +79,7 @@ export interface SealedFetchOptions {
   onAttempt?: (attempt: AttemptRecord) => void;
   /**
    * Encapsulations prepared ahead per verified worker key, each used once
-   * (default: a pool of 2 per key, refilled after each request); `false`
+   * (default: a pool of 2 per key, refilled once each request's first bytes are out); `false`
    * seals every request from scratch.
    */
   senderPool?: SenderPool | false;
@@ -223,87 +223,100 @@ export function createSealedClient(options: SealedFetchOptions): SealedClient {
       const last = i === tries - 1;
       const aad = utf8(canonicalJson({ endpoint, model, worker: w.id }));
       // A ready encapsulation for this verified key when the pool has one (each used once), else sealed
-      // inline. The pool makes its replacement on a timer, so once this request has been dispatched and
-      // the client only waits for the worker (the worker's open and first token take longer).
+      // inline. Its replacement is made once this attempt is over or its response's first bytes are
+      // out (`refill`), not while the worker opens it: on a busy machine that would delay the first token.
       const prepared = pool?.take(w.recipient, options.aead) ?? null;
-      const { message, opener } = await sealRequest({
-        recipient: w.recipient,
-        ...(options.aead ? { aead: options.aead } : {}),
-        ...(prepared ? { prepared } : {}),
-        body,
-        aad,
-      });
-      const out: Record<string, string> = {
-        'content-type': SEALED_REQUEST_TYPE,
-        accept: SEALED_RESPONSE_TYPE,
-        'x-sealgate-worker': w.id,
-        'x-sealgate-model': model,
-        'x-sealgate-endpoint': endpoint,
+      let refilled = false;
+      const refill = () => {
+        if (!refilled) {
+          refilled = true;
+          pool?.warm(w.recipient, options.aead);
+        }
       };
-      if (authorization) out.authorization = authorization;
-      if (cap) out['x-sealgate-max-price'] = `${cap.prompt},${cap.completion}`;
-      let res: Response;
+      let handedOff = false;
       try {
-        res = await base(`${gw}/v1/sealed`, { method: 'POST', headers: out, body: message as BodyInit, ...(signal ? { signal } : {}) });
-      } catch (e) {
-        if (signal?.aborted) throw e;
-        record({ workerId: w.id, outcome: 'network' });
-        continue;
-      }
-
-      if (res.status === 200) {
-        const ct = res.headers.get('content-type') ?? '';
-        if (!ct.toLowerCase().startsWith(SEALED_RESPONSE_TYPE) || !res.body) {
-          await res.body?.cancel().catch(() => {});
-          record({ workerId: w.id, outcome: '200', code: 'PROTOCOL_ERROR' });
-          throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with ${ct || 'no content type'}, not a sealed response`, { attempts });
-        }
-        const reader = new SealedMessageReader(res.body, opener);
-        let head: SealedHead;
+        const { message, opener } = await sealRequest({
+          recipient: w.recipient,
+          ...(options.aead ? { aead: options.aead } : {}),
+          ...(prepared ? { prepared } : {}),
+          body,
+          aad,
+        });
+        const out: Record<string, string> = {
+          'content-type': SEALED_REQUEST_TYPE,
+          accept: SEALED_RESPONSE_TYPE,
+          'x-sealgate-worker': w.id,
+          'x-sealgate-model': model,
+          'x-sealgate-endpoint': endpoint,
+        };
+        if (authorization) out.authorization = authorization;
+        if (cap) out['x-sealgate-max-price'] = `${cap.prompt},${cap.completion}`;
+        let res: Response;
         try {
-          head = parseHead(await reader.next());
+          res = await base(`${gw}/v1/sealed`, { method: 'POST', headers: out, body: message as BodyInit, ...(signal ? { signal } : {}) });
         } catch (e) {
-          await reader.cancel(e);
-          const code = isSealError(e) ? e.code : 'PROTOCOL_ERROR';
-          record({ workerId: w.id, outcome: 'sealed', code });
-          // Cut before the head: nothing reached the caller, so another worker may answer.
-          if (code === 'TRUNCATED' && !reader.released && !signal?.aborted) continue;
-          throw new SealedFetchError('RESPONSE_REJECTED', `sealed response rejected before its head: ${code}`, { attempts, sealCode: code, cause: e });
-        }
-        if (head.status >= 500 && !last) {
-          await reader.cancel();
-          record({ workerId: w.id, outcome: `sealed ${head.status}` });
+          if (signal?.aborted) throw e;
+          record({ workerId: w.id, outcome: 'network' });
           continue;
         }
-        record({ workerId: w.id, outcome: `sealed ${head.status}` });
-        const info: ReceiptInfo = { workerId: w.id, model, endpoint, requestId: res.headers.get('x-request-id'), attempts };
-        const apiKey = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
-        const account = apiKey ? accountForApiKey(apiKey) : null;
-        return openResponse({ head, reader, worker: w, info, requestDigest: digestHex(message), onReceipt: options.onReceipt, gatewayHeaders: res.headers, account, cap });
-      }
 
-      if (res.status >= 500) {
-        record({ workerId: w.id, outcome: String(res.status) });
-        lastServerError = { status: res.status, headers: res.headers, text: await res.text().catch(() => '') };
-        continue;
-      }
-      if (res.status >= 400) {
-        const text = await res.text().catch(() => '');
-        const code = errorCodeOf(text);
-        if (code !== null && UNOPENABLE.has(code)) {
-          // The receiving worker could not open it: misrouted (another worker's key) or altered on the way.
-          // It cannot be read by anyone, so another verified worker may be tried.
-          record({ workerId: w.id, outcome: String(res.status), code });
-          unopenable++;
+        if (res.status === 200) {
+          const ct = res.headers.get('content-type') ?? '';
+          if (!ct.toLowerCase().startsWith(SEALED_RESPONSE_TYPE) || !res.body) {
+            await res.body?.cancel().catch(() => {});
+            record({ workerId: w.id, outcome: '200', code: 'PROTOCOL_ERROR' });
+            throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with ${ct || 'no content type'}, not a sealed response`, { attempts });
+          }
+          const reader = new SealedMessageReader(res.body, opener);
+          let head: SealedHead;
+          try {
+            head = parseHead(await reader.next());
+          } catch (e) {
+            await reader.cancel(e);
+            const code = isSealError(e) ? e.code : 'PROTOCOL_ERROR';
+            record({ workerId: w.id, outcome: 'sealed', code });
+            // Cut before the head: nothing reached the caller, so another worker may answer.
+            if (code === 'TRUNCATED' && !reader.released && !signal?.aborted) continue;
+            throw new SealedFetchError('RESPONSE_REJECTED', `sealed response rejected before its head: ${code}`, { attempts, sealCode: code, cause: e });
+          }
+          if (head.status >= 500 && !last) {
+            await reader.cancel();
+            record({ workerId: w.id, outcome: `sealed ${head.status}` });
+            continue;
+          }
+          record({ workerId: w.id, outcome: `sealed ${head.status}` });
+          const info: ReceiptInfo = { workerId: w.id, model, endpoint, requestId: res.headers.get('x-request-id'), attempts };
+          const apiKey = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+          const account = apiKey ? accountForApiKey(apiKey) : null;
+          handedOff = true;
+          return openResponse({ head, reader, worker: w, info, requestDigest: digestHex(message), onReceipt: options.onReceipt, gatewayHeaders: res.headers, account, cap, onFlowing: refill });
+        }
+
+        if (res.status >= 500) {
+          record({ workerId: w.id, outcome: String(res.status) });
+          lastServerError = { status: res.status, headers: res.headers, text: await res.text().catch(() => '') };
           continue;
         }
-        record({ workerId: w.id, outcome: String(res.status), ...(code ? { code } : {}) });
-        // A clear error from the gateway (auth, rate limit, size, unknown model...): the caller sees it as is.
-        return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
+        if (res.status >= 400) {
+          const text = await res.text().catch(() => '');
+          const code = errorCodeOf(text);
+          if (code !== null && UNOPENABLE.has(code)) {
+            // The receiving worker could not open it: misrouted (another worker's key) or altered on the way.
+            // It cannot be read by anyone, so another verified worker may be tried.
+            record({ workerId: w.id, outcome: String(res.status), code });
+            unopenable++;
+            continue;
+          }
+          record({ workerId: w.id, outcome: String(res.status), ...(code ? { code } : {}) });
+          // A clear error from the gateway (auth, rate limit, size, unknown model...): the caller sees it as is.
+          return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
+        }
+        await res.body?.cancel().catch(() => {});
+        record({ workerId: w.id, outcome: String(res.status), code: 'PROTOCOL_ERROR' });
+        throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with status ${res.status}`, { attempts });
+      } finally {
+        if (!handedOff) refill();
       }
-      await res.body?.cancel().catch(() => {});
-      record({ workerId: w.id, outcome: String(res.status), code: 'PROTOCOL_ERROR' });
-      throw new SealedFetchError('PROTOCOL_ERROR', `the gateway answered a sealed request with status ${res.status}`, { attempts });
     }
 
     lists.delete(gw); // the list may be stale: fetch it again next time
@@ -340,6 +353,8 @@ interface OpenArgs {
   /** The account our API key is billed under (null without a key). */
   account: string | null;
   cap: { prompt: bigint; completion: bigint } | null;
+  /** Called once the first body bytes reach the caller, or when the response ends or fails before that. */
+  onFlowing: () => void;
 }
 
 /** Streams the opened body to the caller; checks the trailer's receipt before the body ends. */
@@ -383,12 +398,16 @@ async function openResponse(a: OpenArgs): Promise<Response> {
   };
 
   if (NULL_BODY.has(head.status)) {
-    for (;;) {
-      const m = await reader.next();
-      if (m.final) {
-        await finish(m.bytes);
-        break;
+    try {
+      for (;;) {
+        const m = await reader.next();
+        if (m.final) {
+          await finish(m.bytes);
+          break;
+        }
       }
+    } finally {
+      a.onFlowing();
     }
     return new Response(null, { status: head.status, headers });
   }
@@ -422,18 +441,22 @@ async function openResponse(a: OpenArgs): Promise<Response> {
             const out = gate ? gate.push(m.bytes) : m.bytes.length ? [m.bytes] : [];
             if (out.length === 0) continue;
             for (const o of out) controller.enqueue(o);
+            a.onFlowing();
             return;
           }
+          a.onFlowing();
           await finish(m.bytes);
           if (gate) for (const o of gate.finish()) controller.enqueue(o);
           controller.close();
           return;
         }
       } catch (e) {
+        a.onFlowing();
         await fail(controller, e);
       }
     },
     async cancel(reason) {
+      a.onFlowing();
       await reader.cancel(reason);
     },
   });

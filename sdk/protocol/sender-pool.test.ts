@@ -59,10 +59,17 @@ describe.each(['X25519', 'X-Wing'] as const)('prepared senders (%s)', (kem) => {
     expect(prepared.spent).toBe(false);
   });
 
-  it('the pool hands out each prepared sender once, with distinct encapsulations, and refills after each take', async () => {
+  it('the pool hands out each prepared sender once, with distinct encapsulations, and refills when warmed after a take', async () => {
     const { pool, settle } = manualPool({ size: 2 });
     const r = recipientFor(kem);
     expect(pool.take(r)).toBeNull(); // cold: seal inline; a refill is scheduled
+    await settle();
+    expect(pool.readyCount(r)).toBe(2);
+    // A take that leaves one ready schedules nothing (the caller warms when it has time); one that empties the pool refills.
+    pool.take(r);
+    await settle();
+    expect(pool.readyCount(r)).toBe(1);
+    pool.take(r);
     await settle();
     expect(pool.readyCount(r)).toBe(2);
     const seen = new Set<string>();
@@ -76,10 +83,11 @@ describe.each(['X25519', 'X-Wing'] as const)('prepared senders (%s)', (kem) => {
       const enc = Buffer.from(encOf(message, kem)).toString('hex');
       expect(seen.has(enc)).toBe(false);
       seen.add(enc);
+      pool.warm(r);
       await settle();
       expect(pool.readyCount(r)).toBe(2);
     }
-    expect(pool.prepared).toBe(8);
+    expect(pool.prepared).toBe(10);
   });
 
   it('does not hand out expired prepared senders', async () => {

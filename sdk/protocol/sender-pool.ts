@@ -5,9 +5,9 @@
  *
  * Each prepared sender is handed out once: `take` removes it from the pool
  * and `sealRequest` consumes it (a second use is STATE_ERROR), so no two
- * requests ever share an encapsulation. Refills run later (by default on a
- * 0 ms timer, i.e. after the request that took one has been dispatched, while
- * the client waits for the worker to open it), one at a time per recipient. Unused ones expire (`maxAgeMs`) so ephemeral
+ * requests ever share an encapsulation. Refills run later (on a 0 ms timer by
+ * default), one at a time per recipient: when a `take` empties the pool, or
+ * when the caller says it has time (`warm`). Unused ones expire (`maxAgeMs`) so ephemeral
  * secrets do not sit in memory indefinitely. Only feed it recipients taken
  * from verified evidence (DESIGN.md property 2).
  */
@@ -99,9 +99,11 @@ export class SenderPool {
 
   /**
    * A ready prepared sender for this recipient, removed from the pool (never
-   * handed out twice), or null when none is ready — seal inline then. Either
-   * way a refill is scheduled (after the caller's request is dispatched, with
-   * the default timer).
+   * handed out twice), or null when none is ready — seal inline then. When
+   * this leaves the pool empty a refill is scheduled at once; otherwise call
+   * `warm` when the refill will not compete with latency-critical work
+   * (`sealedFetch` does once the response's first bytes are out: on a busy
+   * machine a refill during the worker's open delays the first token).
    */
   take(recipient: Recipient, aead: AeadName = DEFAULT_AEAD): PreparedSender | null {
     const e = this.entry(recipient, aead);
@@ -118,7 +120,7 @@ export class SenderPool {
       got = p;
       break;
     }
-    this.refillLater(e);
+    if (e.ready.length === 0) this.refillLater(e);
     return got;
   }
 
