@@ -305,7 +305,7 @@ try {
   out.push(`| per request (median), X25519 via ${impl.x25519}, Ed25519 via ${impl.ed25519}, ML-KEM-768 via sdk/hpke/mlkem768.ts | CPU ms | wall ms |`);
   out.push('|---|---|---|');
   for (const [k, v] of Object.entries(requestCosts)) out.push(`| ${k} | ${v.cpu.toFixed(3)} | ${v.wall.toFixed(3)} |`);
-  out.push('On the TTFT critical path: client sealRequest with a prepared sender (sealedFetch keeps 2 ready per verified worker key and refills each one after the request that took it is dispatched) + worker openRequest; the receipt is signed and checked after the last token.');
+  out.push('On the TTFT critical path: client sealRequest with a prepared sender (sealedFetch keeps 2 ready per verified worker key and refills once the response that took one has its first bytes out) + worker openRequest; the receipt is signed and checked after the last token.');
   out.push('');
   out.push('Targets (issue 4): added TTFT < 1 ms; seal+open < 20 µs per chunk; > 50,000 chunks/s/core.');
   console.log(out.join('\n'));
