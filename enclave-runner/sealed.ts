@@ -1,16 +1,15 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { canonicalJson } from '../attestation/binding.ts';
 import { toHex, utf8 } from '../attestation/util/bytes.ts';
 import { guardSse, type Usage } from '../gateway/forward/sse.ts';
 import { Endpoint } from '../gateway/registry/index.ts';
 import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from '../gateway/schemas/openai.ts';
-import { isSealError, openRequest, signReceipt, type Price, type Receipt, type ReplayGuard } from '../sdk/protocol/index.ts';
+import { isSealError, openRequest, SESSION_REQUEST_TYPE, signReceipt, type Price, type Receipt, type ReplayGuard, type SessionReceiver } from '../sdk/protocol/index.ts';
 import { SEALED_RESPONSE_TYPE } from '../sdk/protocol/wire.ts';
-import { bufferedResponse } from '../gateway/forward/body.ts';
+import { bufferedResponse, responseBytes } from '../gateway/forward/body.ts';
+import { routeAad } from '../gateway/forward/hop.ts';
 import { errorResponse, type Backend } from './backends/types.ts';
 import type { WorkerKeys } from './keys.ts';
 import type { RequestLike } from './worker.ts';
-
 
 const SCHEMAS = {
   'chat.completions': ChatCompletionRequest,
@@ -23,19 +22,30 @@ export interface SealedContext {
   keys: WorkerKeys;
   backend: Backend;
   replay: ReplayGuard;
+  /** The gateway's sessions (its plain path's hop, docs/PROTOCOL.md §14). */
+  sessions: SessionReceiver;
   /** This worker's price for a model (signed into the receipt). */
   priceOf(model: string): Price;
   /** Called once the final chunk is sent, with the signed receipt (for the gateway). */
   onReceipt(receipt: Receipt): void;
+  /**
+   * Called once a hop request's answer is complete: a plain-mode request, so
+   * its receipt is queued as plain receipts are (unsigned, digests over the
+   * plain request and response bytes).
+   */
+  onPlainReceipt(r: { endpoint: Endpoint; model: string; usage: () => Usage | null; request: Uint8Array; responseHash: ReturnType<typeof sha256.create> }): void;
 }
 
 const json = (x: unknown) => utf8(JSON.stringify(x));
+const EMPTY_TRAILER = utf8('{}');
 
 /**
  * Serves one sealed request (docs/PROTOCOL.md §12): opens it with the aad
  * computed from the clear headers and this worker's own id, refuses replays
  * and model mismatches, runs the backend, and answers with a sealed stream of
- * head, body chunks and a trailer carrying the signed receipt.
+ * head, body chunks and a trailer carrying the signed receipt. A request
+ * sealed under a gateway session (§14, the plain path's hop) is served the
+ * same way, but its receipt is a plain one and its trailer `{}`.
  */
 export async function serveSealed(req: RequestLike, ctx: SealedContext, release: () => void): Promise<Response> {
   let released = false;
@@ -61,10 +71,12 @@ async function handle(req: RequestLike, ctx: SealedContext, done: () => void): P
     return errorResponse(400, 'x-sealgate-endpoint and x-sealgate-model are required.', null, 'PROTOCOL_ERROR');
   }
   const message = new Uint8Array(await req.arrayBuffer());
-  const aad = utf8(canonicalJson({ endpoint: endpoint.data, model, worker: ctx.workerId }));
+  const aad = routeAad(endpoint.data, model, ctx.workerId);
+  const hop = req.headers.get('content-type')?.startsWith(SESSION_REQUEST_TYPE) === true;
   let opened: Awaited<ReturnType<typeof openRequest>>;
   try {
-    opened = await openRequest({ keys: ctx.keys.hpke, message, aad, replayGuard: ctx.replay });
+    // A session's replay window stands in for the replay guard.
+    opened = hop ? ctx.sessions.open(message, aad) : await openRequest({ keys: ctx.keys.hpke, message, aad, replayGuard: ctx.replay });
   } catch (e) {
     done();
     if (isSealError(e)) return errorResponse(400, `Sealed request refused: ${e.code}.`, null, e.code);
@@ -74,14 +86,33 @@ async function handle(req: RequestLike, ctx: SealedContext, done: () => void): P
   // Hashed when the receipt is signed, after the last token: nothing but the open runs before the backend starts.
   let requestDigest: string | null = null;
   const responseHash = sha256.create();
+  let status = 0;
+  /** Sealed requests digest the sealed frames; hop requests the plain body, as the plain path does. */
   const emit = (plaintext: Uint8Array, final: boolean): Uint8Array => {
     const frame = sealer.seal(plaintext, { final });
-    if (!final) responseHash.update(frame);
+    if (!final) responseHash.update(hop ? plaintext : frame);
     return frame;
   };
-  /** The trailer: the signed receipt (Web Crypto Ed25519 where available, so async), or the error. */
-  const finish = async (usage: Usage | null, error: unknown | null): Promise<Uint8Array> => {
+  const emitHead = (s: number, contentType: string): Uint8Array => {
+    status = s;
+    const head = json({ status: s, contentType });
+    if (!hop) return emit(head, false);
+    return sealer.seal(head, { final: false });
+  };
+  /**
+   * The trailer: the signed receipt (Web Crypto Ed25519 where available, so
+   * async), or the error; for a hop request `{}`, its receipt queued as a plain one.
+   */
+  const finish = async (usage: Usage | null | (() => Usage | null), error: unknown | null): Promise<Uint8Array> => {
     if (error) return emit(json({ error }), true);
+    if (hop) {
+      if (status === 200) {
+        const read = typeof usage === 'function' ? usage : () => usage as Usage | null;
+        ctx.onPlainReceipt({ endpoint: endpoint.data, model, usage: read, request: opened.body, responseHash });
+      }
+      return emit(EMPTY_TRAILER, true);
+    }
+    if (typeof usage === 'function') usage = usage();
     const receipt = await signReceipt(
       {
         v: 1,
@@ -104,7 +135,7 @@ async function handle(req: RequestLike, ctx: SealedContext, done: () => void): P
     return frame;
   };
   const sealedError = async (status: number, message: string, param: string | null, code: string | null) => {
-    const head = emit(json({ status, contentType: 'application/json' }), false);
+    const head = emitHead(status, 'application/json');
     const body = emit(json({ error: { message, type: 'invalid_request_error', param, code } }), false);
     done();
     return sealedResponse([head, body, await finish(null, null)]);
@@ -135,26 +166,22 @@ async function handle(req: RequestLike, ctx: SealedContext, done: () => void): P
     res = await ctx.backend.handle(endpoint.data, request, req.signal);
   } catch {
     done();
-    return sealedResponse([emit(json({ status: 502, contentType: 'application/json' }), false), await finish(null, { message: 'The backend failed.', type: 'server_error', param: null, code: 'backend_error' })]);
+    return sealedResponse([emitHead(502, 'application/json'), await finish(null, { message: 'The backend failed.', type: 'server_error', param: null, code: 'backend_error' })]);
   }
   const contentType = res.headers.get('content-type') ?? 'application/json';
-  const head = emit(json({ status: res.status, contentType }), false);
+  const head = emitHead(res.status, contentType);
 
-  if (!res.body || !contentType.includes('text/event-stream')) {
+  // Content type first: reading `res.body` of a buffered answer would build a stream for nothing.
+  if (!contentType.includes('text/event-stream') || !res.body) {
     let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(await res.arrayBuffer());
+      bytes = await responseBytes(res);
     } catch {
       done();
       return sealedResponse([head, await finish(null, { message: 'The backend failed while answering.', type: 'server_error', param: null, code: 'backend_error' })]);
     }
-    let usage: Usage | null = null;
-    try {
-      usage = (JSON.parse(new TextDecoder().decode(bytes)) as { usage?: Usage }).usage ?? null;
-    } catch {
-      usage = null;
-    }
-    const frames = [head, ...(bytes.length ? [emit(bytes, false)] : []), await finish(usage, null)];
+    // A hop request's usage is read with its receipt, off the answer's critical path.
+    const frames = [head, ...(bytes.length ? [emit(bytes, false)] : []), await finish(hop ? () => usageOf(bytes) : usageOf(bytes), null)];
     done();
     return sealedResponse(frames);
   }
@@ -227,4 +254,13 @@ function concatFrames(frames: Uint8Array[]): Uint8Array {
 
 function sealedResponse(frames: Uint8Array[]): Response {
   return bufferedResponse(concatFrames(frames), { status: 200, headers: { 'content-type': SEALED_RESPONSE_TYPE } });
+}
+
+/** The `usage` of a whole JSON answer, if it has one. */
+export function usageOf(bytes: Uint8Array): Usage | null {
+  try {
+    return (JSON.parse(new TextDecoder().decode(bytes)) as { usage?: Usage }).usage ?? null;
+  } catch {
+    return null;
+  }
 }

@@ -6,10 +6,11 @@ import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam 
 import { errorResponse, type Backend, type Endpoint } from './backends/types.ts';
 import type { GpuEvidenceProvider, TeeEvidenceProvider } from './evidence/types.ts';
 import { boundKeys, generateWorkerKeys, warmWorkerKeys, type WorkerKeys } from './keys.ts';
-import { serveSealed } from './sealed.ts';
+import { serveSealed, usageOf } from './sealed.ts';
 import { bufferedResponse, responseBytes } from '../gateway/forward/body.ts';
 import { bearerToken } from '../gateway/auth/index.ts';
-import { MAX_BATCH_RECEIPTS, ReplayGuard, signReceiptBatch, type Price, type UnsignedReceipt } from '../sdk/protocol/index.ts';
+import { isSealError, MAX_BATCH_RECEIPTS, ReplayGuard, SessionReceiver, signReceiptBatch, type Price, type UnsignedReceipt } from '../sdk/protocol/index.ts';
+import { canonicalJson } from '../attestation/binding.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../attestation/util/bytes.ts';
 import { guardSse, type Usage } from '../gateway/forward/sse.ts';
@@ -92,6 +93,8 @@ export class EnclaveWorker {
   private draining = false;
   /** Sealed requests already opened, refused if seen again while evidence for these keys can be valid. */
   private readonly replay = new ReplayGuard({ ttlMs: 24 * 3600 * 1000 });
+  /** The gateway's sessions for its plain path's hop (docs/PROTOCOL.md §14); they die with `keys`. */
+  readonly sessions = new SessionReceiver({ keys: this.keys.hpke, replayGuard: this.replay });
   /** Receipts the gateway has not acknowledged yet, by request id; retried until it does. */
   private readonly outbox = new Map<string, UnsignedReceipt & { sig?: string }>();
   private delivering: Promise<void> | null = null;
@@ -108,6 +111,8 @@ export class EnclaveWorker {
     this.app.get('/healthz', (c) => c.json({ status: this.draining ? 'draining' : 'ok', inFlight: this.inFlight }));
     this.app.post('/v1/sealed', (c) => this.sealed(c.req.raw));
     this.direct.set('/v1/sealed', (req) => this.sealed(req));
+    this.app.post('/v1/sessions', (c) => this.openSession(c.req.raw));
+    this.direct.set('/v1/sessions', (req) => this.openSession(req));
     for (const [endpoint, path] of [
       ['chat.completions', '/v1/chat/completions'],
       ['completions', '/v1/completions'],
@@ -222,7 +227,21 @@ export class EnclaveWorker {
     return !!token && !!this.token && equalBytes(utf8(token), utf8(this.token));
   }
 
-  /** A sealed request (docs/PROTOCOL.md §12), counted in flight until its answer is sent. */
+  /** A session open from the gateway (docs/PROTOCOL.md §14): 204, or 400 with the SealError code. */
+  private async openSession(req: RequestLike): Promise<Response> {
+    if (!this.authorized(req) || !this.id) {
+      return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
+    }
+    try {
+      await this.sessions.accept(new Uint8Array(await req.arrayBuffer()), utf8(canonicalJson({ worker: this.id })));
+    } catch (e) {
+      if (isSealError(e)) return errorResponse(400, `Session open refused: ${e.code}.`, null, e.code);
+      throw e;
+    }
+    return new Response(null, { status: 204 });
+  }
+
+  /** A sealed request (docs/PROTOCOL.md §12, or §14 under a session), counted in flight until its answer is sent. */
   private async sealed(req: RequestLike): Promise<Response> {
     if (!this.authorized(req) || !this.id) {
       return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
@@ -237,7 +256,19 @@ export class EnclaveWorker {
         backend: this.opts.backend,
         replay: this.replay,
         priceOf: (model) => this.priceOf(model),
+        sessions: this.sessions,
         onReceipt: (receipt) => this.queueReceipt(receipt),
+        onPlainReceipt: ({ endpoint, model, usage, request, responseHash }) => {
+          // Digests off the answer's critical path; counted in flight until queued, as in `serve`.
+          this.inFlight++;
+          setTimeout(() => {
+            try {
+              this.plainReceipt(req, endpoint, model, usage(), toHex(sha256(request)), toHex(responseHash.digest()));
+            } finally {
+              this.release();
+            }
+          }, 0);
+        },
       },
       () => this.release(),
     );
@@ -480,14 +511,5 @@ export class EnclaveWorker {
 
   get requestsInFlight(): number {
     return this.inFlight;
-  }
-}
-
-/** The `usage` of a whole JSON answer, if it has one. */
-function usageOf(bytes: Uint8Array): Usage | null {
-  try {
-    return (JSON.parse(new TextDecoder().decode(bytes)) as { usage?: Usage }).usage ?? null;
-  } catch {
-    return null;
   }
 }

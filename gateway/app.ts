@@ -5,7 +5,8 @@ import { fromBase64, toHex } from '../attestation/util/bytes.ts';
 import { ApiKeyAuthenticator } from './auth/index.ts';
 import { accountForKeyHash, Billing, FREE, parsePriceCap, withinCap, type BillingOptions } from './billing/index.ts';
 import { ApiError, internalError, invalidRequest, modelNotFound, notFound, overPriceCap, tooLarge } from './errors/index.ts';
-import { forwardPlain, type PlainReply, type UpstreamFetch, type Usage } from './forward/index.ts';
+import { forwardPlain, postFor, type PlainReply, type UpstreamFetch, type Usage } from './forward/index.ts';
+import { HopSessions } from './forward/hop.ts';
 import { replyResponse } from './forward/body.ts';
 import { forwardSealed } from './forward/sealed.ts';
 import { isSealError, verifyReceiptBatch, type VerifiedReceiptBatch } from '../sdk/protocol/index.ts';
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   heartbeatMs?: number;
   maxAttempts?: number;
   firstByteTimeoutMs?: number;
+  /** How often the gateway replaces its session with each worker (the plain path's sealed hop), ms; default 10 minutes. */
+  hopRotateMs?: number;
   /** How long a looked-up API key is trusted before storage is asked again. */
   keyCacheMs?: number;
   /** Origins allowed to call the API from a browser (CORS); default `*` (keys travel in headers, not cookies). */
@@ -113,12 +116,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     now,
   });
   const upstream: UpstreamFetch = o.fetch ?? ((url, init) => fetch(url, init));
+  const hops = new HopSessions(postFor(upstream), { openTimeoutMs: o.firstByteTimeoutMs, rotateMs: o.hopRotateMs, now });
   const forwardDeps = {
     registry,
     router,
     fetch: upstream,
     maxAttempts: o.maxAttempts,
     firstByteTimeoutMs: o.firstByteTimeoutMs,
+    hops,
   };
 
   const app = new Hono<Env>();
@@ -193,6 +198,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const id = c.req.param('id');
     await registry.deregister(id, c.req.header('authorization'));
     router.forget(id);
+    hops.drop(id);
     log({ event: 'worker.deregistered', workerId: id });
     return c.json({ id, deregistered: true });
   });
@@ -295,7 +301,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       forwardDeps,
       {
         endpoint,
-        path,
         model: body.model,
         // Unchanged requests go on as the bytes that were validated (the worker validates them again).
         body: stream ? JSON.stringify(body) : bytes,

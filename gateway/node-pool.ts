@@ -75,7 +75,7 @@ function dispatchPost(agent: Agent): UpstreamPost {
     }
     return t;
   };
-  return (url, headers, body, signal, failFast = true) =>
+  return (url, headers, body, signal, failFast = true, whole = false) =>
     new Promise<UpstreamAnswer>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
       const { origin, path } = target(url);
@@ -107,7 +107,7 @@ function dispatchPost(agent: Agent): UpstreamPost {
             done();
             resolve({ status, contentType, bytes: EMPTY, stream: null });
             c.abort(new Error('answer discarded'));
-          } else if (readWhole(statusCode, contentType)) {
+          } else if (whole || readWhole(statusCode, contentType)) {
             mode = 'whole';
           } else {
             mode = 'stream';

@@ -513,9 +513,11 @@ describe('canary: the gateway never sees a prompt or completion byte on the seal
     expect(p.choices[0]!.message.content).toContain(plainCanary);
     expect(includesAny(Buffer.concat(front.up), [plainCanary])).toBe(plainCanary);
     expect(includesAny(Buffer.concat(front.down), [plainCanary])).toBe(plainCanary);
-    // Gateway→worker: on the plain path the gateway hands the worker the prompt it read, and gets the completion back.
-    expect(includesAny(Buffer.concat(workerRelay!.up), [plainCanary])).toBe(plainCanary);
-    expect(includesAny(Buffer.concat(workerRelay!.down), [plainCanary])).toBe(plainCanary);
+    // Gateway→worker: the plain path's hop is sealed too (docs/PROTOCOL.md §14); the relay sees its clear metadata only.
+    expect(Buffer.concat(workerRelay!.up).toString('latin1')).toContain('POST /v1/sessions');
+    expect(Buffer.concat(workerRelay!.down).toString('latin1')).toContain('application/vnd.sealgate.sealed-response');
+    expect(includesAny(Buffer.concat(workerRelay!.up), [plainCanary])).toBeNull();
+    expect(includesAny(Buffer.concat(workerRelay!.down), [plainCanary])).toBeNull();
   });
 });
 

@@ -59,8 +59,17 @@ export interface UpstreamAnswer {
  * A POST to a worker (or a worker's backend); the Node adapter implements it on
  * undici without Response objects. With `failFast` (the default), a 5xx or 429
  * answer resolves at once with an empty body (the gateway fails over on it).
+ * With `whole`, a body that would stream is read whole too (a sealed answer
+ * to a non-streamed request: no Web stream for it).
  */
-export type UpstreamPost = (url: string, headers: Record<string, string>, body: string | Uint8Array, signal: AbortSignal, failFast?: boolean) => Promise<UpstreamAnswer>;
+export type UpstreamPost = (
+  url: string,
+  headers: Record<string, string>,
+  body: string | Uint8Array,
+  signal: AbortSignal,
+  failFast?: boolean,
+  whole?: boolean,
+) => Promise<UpstreamAnswer>;
 
 /** Whether a body of this type is passed on as it arrives (SSE, a sealed response) rather than read whole. */
 export function streamsBody(contentType: string): boolean {
@@ -74,7 +83,7 @@ export function readWhole(status: number, contentType: string): boolean {
 
 /** An `UpstreamPost` over any fetch (Workers, tests): Web streams only where the answer streams. */
 export function postViaFetch(fetcher: (url: string, init: RequestInit) => Promise<Response>): UpstreamPost {
-  return async (url, headers, body, signal, failFast = true) => {
+  return async (url, headers, body, signal, failFast = true, whole = false) => {
     const res = await fetcher(url, { method: 'POST', headers, body: body as BodyInit, signal });
     const contentType = res.headers.get('content-type') ?? '';
     if (failFast && (res.status >= 500 || res.status === 429)) {
@@ -82,7 +91,7 @@ export function postViaFetch(fetcher: (url: string, init: RequestInit) => Promis
       await res.body?.cancel().catch(() => {});
       return { status: res.status, contentType, bytes: new Uint8Array(0), stream: null };
     }
-    if (readWhole(res.status, contentType) || !res.body) {
+    if (whole || readWhole(res.status, contentType) || !res.body) {
       return { status: res.status, contentType, bytes: await responseBytes(res), stream: null };
     }
     return { status: res.status, contentType, bytes: null, stream: res.body };

@@ -1,7 +1,8 @@
 import { ApiError, invalidRequest, isErrorEnvelope, modelNotFound, noWorker, overPriceCap } from '../errors/index.ts';
 import type { AdmittedWorker, Endpoint, WorkerRegistry } from '../registry/index.ts';
 import type { Router } from '../routing/index.ts';
-import { postViaFetch, replyResponse, type PlainReply, type UpstreamAnswer, type UpstreamPost } from './body.ts';
+import { postViaFetch, type PlainReply, type UpstreamAnswer, type UpstreamPost } from './body.ts';
+import type { HopSessions } from './hop.ts';
 import { guardSse, type StreamOutcome, type Usage } from './sse.ts';
 
 export { sseErrorEvent, guardSse, type Usage, type StreamOutcome } from './sse.ts';
@@ -21,12 +22,12 @@ export interface ForwardDeps {
   maxAttempts: number;
   /** Time allowed until the worker's first response byte, ms. */
   firstByteTimeoutMs: number;
+  /** The sealed gateway → worker hop every plain request goes through. */
+  hops: HopSessions;
 }
 
 export interface ForwardRequest {
   endpoint: Endpoint;
-  /** Worker path, e.g. `/v1/chat/completions`. */
-  path: string;
   model: string;
   /** The request as the worker gets it (JSON). */
   body: string | Uint8Array;
@@ -58,14 +59,11 @@ export function postFor(fetcher: UpstreamFetch): UpstreamPost {
 
 const dec = new TextDecoder();
 
-/** Sends a request to the best worker (see `forwardPlain`), answering with a `Response`. */
-export async function forward(deps: ForwardDeps, req: ForwardRequest, complete: Completion): Promise<Response> {
-  return replyResponse(await forwardPlain(deps, req, complete));
-}
-
 /**
- * Sends a request to the best worker for its model, failing over to the next
- * one when a worker fails before its first response byte. Non-streamed
+ * Sends a request to the best worker for its model, sealed under the
+ * gateway's session with it (the hop, docs/PROTOCOL.md §14; never in clear),
+ * failing over to the next one when a worker fails before its first response
+ * byte (a session it refuses to open included). Non-streamed
  * responses are read whole before anything reaches the client, so any failure
  * there fails over too; streamed ones are guarded by `guardSse`.
  */
@@ -83,8 +81,6 @@ export async function forwardPlain(deps: ForwardDeps, req: ForwardRequest, compl
   }
   const ordered = deps.router.order(candidates).slice(0, deps.maxAttempts);
   if (ordered.length === 0) throw noWorker(req.model);
-  const post = postFor(deps.fetch);
-
   let lastFailure = 'no worker answered';
   for (const worker of ordered) {
     if (req.signal.aborted) break;
@@ -97,17 +93,18 @@ export async function forwardPlain(deps: ForwardDeps, req: ForwardRequest, compl
     const timer = setTimeout(() => attempt.abort(new DOMException('first byte timeout', 'TimeoutError')), deps.firstByteTimeoutMs);
     const settle = () => clearTimeout(timer);
     try {
-      const res: UpstreamAnswer = await post(
-        worker.url + req.path,
-        {
+      const res: UpstreamAnswer = await deps.hops.send(worker, {
+        endpoint: req.endpoint,
+        model: req.model,
+        body: req.body,
+        headers: {
           authorization: `Bearer ${worker.token}`,
-          'content-type': 'application/json',
           'x-request-id': req.requestId,
           'x-sealgate-account': req.account,
         },
-        req.body,
-        attempt.signal,
-      );
+        signal: attempt.signal,
+        whole: !req.stream,
+      });
       if (res.status >= 500 || res.status === 429) {
         settle();
         await res.stream?.cancel().catch(() => {});
