@@ -257,7 +257,7 @@ function sealedResponse(frames: Uint8Array[]): Response {
 }
 
 /** The `usage` of a whole JSON answer, if it has one. */
-export function usageOf(bytes: Uint8Array): Usage | null {
+function usageOf(bytes: Uint8Array): Usage | null {
   try {
     return (JSON.parse(new TextDecoder().decode(bytes)) as { usage?: Usage }).usage ?? null;
   } catch {

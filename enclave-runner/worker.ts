@@ -2,18 +2,16 @@ import { Hono } from 'hono';
 import { reportDataFor, gpuNonceFor } from '../attestation/binding.ts';
 import type { BindingClaims, EvidenceBundle } from '../attestation/types.ts';
 import { equalBytes, toBase64, utf8 } from '../attestation/util/bytes.ts';
-import { ChatCompletionRequest, CompletionRequest, EmbeddingRequest, issueParam } from '../gateway/schemas/openai.ts';
 import { errorResponse, type Backend, type Endpoint } from './backends/types.ts';
 import type { GpuEvidenceProvider, TeeEvidenceProvider } from './evidence/types.ts';
 import { boundKeys, generateWorkerKeys, warmWorkerKeys, type WorkerKeys } from './keys.ts';
-import { serveSealed, usageOf } from './sealed.ts';
-import { bufferedResponse, responseBytes } from '../gateway/forward/body.ts';
+import { serveSealed } from './sealed.ts';
 import { bearerToken } from '../gateway/auth/index.ts';
 import { isSealError, MAX_BATCH_RECEIPTS, ReplayGuard, SessionReceiver, signReceiptBatch, type Price, type UnsignedReceipt } from '../sdk/protocol/index.ts';
 import { canonicalJson } from '../attestation/binding.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../attestation/util/bytes.ts';
-import { guardSse, type Usage } from '../gateway/forward/sse.ts';
+import type { Usage } from '../gateway/forward/sse.ts';
 
 export type WorkerEvent =
   | { event: 'registered'; workerId: string; admittedUntil: number; kind: string }
@@ -66,12 +64,6 @@ const MAX_OUTBOX = 100_000;
 /** How long a queued receipt waits for others to share its delivery. */
 const RECEIPT_BATCH_DELAY_MS = 20;
 
-const SCHEMAS = {
-  'chat.completions': ChatCompletionRequest,
-  completions: CompletionRequest,
-  embeddings: EmbeddingRequest,
-} as const;
-
 /**
  * What runs inside the TEE VM: holds the keys, attests to the gateway, serves
  * forwarded requests from its backend, heartbeats and re-attests, and drains
@@ -113,14 +105,6 @@ export class EnclaveWorker {
     this.direct.set('/v1/sealed', (req) => this.sealed(req));
     this.app.post('/v1/sessions', (c) => this.openSession(c.req.raw));
     this.direct.set('/v1/sessions', (req) => this.openSession(req));
-    for (const [endpoint, path] of [
-      ['chat.completions', '/v1/chat/completions'],
-      ['completions', '/v1/completions'],
-      ['embeddings', '/v1/embeddings'],
-    ] as const) {
-      this.app.post(path, (c) => this.serve(endpoint, c.req.raw));
-      this.direct.set(path, (req) => this.serve(endpoint, req));
-    }
   }
 
   private priceOf(model: string): Price {
@@ -272,112 +256,6 @@ export class EnclaveWorker {
       },
       () => this.release(),
     );
-  }
-
-  private async serve(endpoint: Endpoint, req: RequestLike): Promise<Response> {
-    if (!this.authorized(req)) return errorResponse(401, 'Requests must come from the gateway this worker registered with.', null, 'invalid_worker_token');
-    if (this.draining) return errorResponse(503, 'This worker is draining.', null, 'worker_draining');
-    let raw: unknown;
-    let requestBytes: Uint8Array;
-    try {
-      requestBytes = new Uint8Array(await req.arrayBuffer());
-      raw = JSON.parse(new TextDecoder().decode(requestBytes));
-    } catch {
-      return errorResponse(400, 'Request body is not valid JSON.');
-    }
-    // The gateway is not trusted: validate again.
-    const parsed = SCHEMAS[endpoint].safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return errorResponse(400, `Invalid request: ${issue.message}`, issueParam(issue.path));
-    }
-    this.inFlight++;
-    let res: Response;
-    try {
-      res = await this.opts.backend.handle(endpoint, parsed.data as Record<string, unknown>, req.signal);
-    } catch {
-      this.release();
-      return errorResponse(500, 'The backend failed.', null, 'backend_error');
-    }
-    const model = (parsed.data as { model: string }).model;
-    const receiptFor = (usage: Usage | null, responseDigest: string) =>
-      this.plainReceipt(req, endpoint, model, usage, toHex(sha256(requestBytes)), responseDigest);
-    const type = res.headers.get('content-type') ?? 'application/json';
-    // Content type first: reading `res.body` of a buffered answer would build a stream for nothing.
-    if (!type.includes('text/event-stream') || !res.body) {
-      // Whole answers are buffered: cheaper to send than a stream, and done at once.
-      try {
-        const bytes = await responseBytes(res);
-        // Digests and usage after the answer is on its way, off the request's critical path; the request
-        // stays counted in flight until its receipt is queued, so a drain never deregisters before it.
-        if (res.status === 200) {
-          this.inFlight++;
-          setTimeout(() => {
-            try {
-              receiptFor(usageOf(bytes), toHex(sha256(bytes)));
-            } finally {
-              this.release();
-            }
-          }, 0);
-        }
-        return bufferedResponse(bytes, { status: res.status, headers: { 'content-type': type } });
-      } catch {
-        return errorResponse(502, 'The backend failed while answering.', null, 'backend_error');
-      } finally {
-        this.release();
-      }
-    }
-    // Count the request in flight until its body is fully sent; the receipt follows a complete stream.
-    const upstream = res.body.getReader();
-    let first: ReadableStreamReadResult<Uint8Array>;
-    try {
-      first = await upstream.read();
-    } catch {
-      this.release();
-      return errorResponse(502, 'The backend failed while answering.', null, 'backend_error');
-    }
-    if (first.done) {
-      this.release();
-      return errorResponse(502, 'The backend closed the stream before its first byte.', null, 'backend_error');
-    }
-    let usage: Usage | null = null;
-    const responseHash = sha256.create();
-    const reader = guardSse(upstream, first.value, {
-      dropUsageChunk: false,
-      onUsage: (u) => (usage = u),
-      onEnd: (outcome) => {
-        if (outcome === 'complete' && res.status === 200) receiptFor(usage, toHex(responseHash.digest()));
-      },
-    }).getReader();
-    let released = false;
-    const release = () => {
-      if (!released) {
-        released = true;
-        this.release();
-      }
-    };
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const r = await reader.read();
-          if (r.done) {
-            release();
-            controller.close();
-          } else {
-            responseHash.update(r.value);
-            controller.enqueue(r.value);
-          }
-        } catch (e) {
-          release();
-          controller.error(e);
-        }
-      },
-      async cancel(reason) {
-        release();
-        await reader.cancel(reason).catch(() => {});
-      },
-    });
-    return new Response(body, { status: res.status, headers: res.headers });
   }
 
   private release() {
